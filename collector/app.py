@@ -1,0 +1,118 @@
+"""create_app: the Starlette application, its routes and its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from collector import store
+from collector.admin import AdminServer
+from collector.ingest import Ingest
+from collector.pages import demo_page, snippet_response
+from collector.pipeline import Detect, build_pipeline
+from collector.runtime import Runtime, open_runtime
+from collector.settings import Settings, load_settings
+from collector.snippet import load_snippet
+from collector.writer import WriteFailed, Writer
+
+log = logging.getLogger("collector.app")
+SALT_ROTATION_SECONDS = 60.0
+
+
+class Live:
+    """What the lifespan opened; None before start-up and after shutdown."""
+
+    runtime: Runtime | None = None
+    writer: Writer | None = None
+    ingest: Ingest | None = None
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    detector: Detect | None = None,
+) -> Starlette:
+    """The collector as an ASGI app. With no runtime, the lifespan opens the data directory itself."""
+    settings = settings or (runtime.settings if runtime else load_settings())
+    snippet = load_snippet()
+    live = Live()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        rt = runtime or open_runtime(settings)
+        writer = Writer(rt.con, settings.writer_batch_events, settings.writer_linger_ms)
+        kwargs = {"detector": detector} if detector is not None else {}
+        pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, **kwargs)
+        ingest = Ingest(settings, pipeline, writer)
+        admin = AdminServer(settings, rt.con)
+        writer.start()
+        await admin.start()
+        rotation = asyncio.create_task(_rotate_salts(rt))
+        live.runtime, live.writer, live.ingest = rt, writer, ingest
+        app.state.live = live
+        log.info("collector ready", extra={"sites": [s.domain for s in settings.sites]})
+        try:
+            yield
+        finally:
+            rotation.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rotation
+            await admin.close()
+            writer.close()
+            rt.close()
+            log.info("collector stopped", extra={"events": writer.stats.events})
+
+    async def event(request: Request) -> Response:
+        assert live.ingest is not None
+        return await live.ingest(request)
+
+    async def event_preflight(request: Request) -> Response:
+        assert live.ingest is not None
+        return await live.ingest.preflight(request)
+
+    async def healthz(request: Request) -> Response:
+        writer = live.writer
+        if writer is None:
+            return JSONResponse({"status": "starting"}, 503)
+        try:
+            await asyncio.wait_for(writer.ping(), timeout=5)
+        except (WriteFailed, TimeoutError) as exc:
+            return JSONResponse({"status": "store not writable", "error": str(exc)}, 503)
+        return JSONResponse({"status": "ok", "queue": writer.queue_depth})
+
+    async def index(request: Request) -> Response:
+        return demo_page(request, settings.sites[0].domain)
+
+    async def script(request: Request) -> Response:
+        return snippet_response(request, snippet)
+
+    routes = [
+        Route("/", index, methods=["GET"]),
+        Route("/js/collector.js", script, methods=["GET"]),
+        Route("/api/event", event, methods=["POST"]),
+        Route("/api/event", event_preflight, methods=["OPTIONS"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _rotate_salts(rt: Runtime) -> None:
+    while True:
+        await asyncio.sleep(SALT_ROTATION_SECONDS)
+        try:
+            cursor = store.cursor(rt.con)
+            try:
+                await anyio.to_thread.run_sync(rt.salts.rotate, cursor)
+            finally:
+                cursor.close()
+        except Exception:
+            log.exception("salt rotation failed")

@@ -1,0 +1,96 @@
+"""The `collector` command. Commands that touch data go through the running server when there is one."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+from collector import admin
+from collector.keys import KeyFileError, load_keys
+from collector.ops import OpError, run_op
+from collector.settings import ConfigError, Settings, load_settings
+from collector.store import StoreError, migrate, open_database
+
+Handler = Callable[[Settings, argparse.Namespace], int]
+
+
+def run_anywhere(settings: Settings, name: str, args: dict[str, Any]) -> Any:
+    """Run an operation in the server if one answers on the data dir's socket, else on the file directly."""
+    try:
+        return admin.call(settings, name, args)
+    except admin.ServerUnavailable:
+        pass
+    keys = load_keys(settings.key_path, create=False) if settings.encrypt else None
+    con = open_database(settings.database_path, keys.database_key if keys else None)
+    try:
+        migrate(con)
+        return run_op(name, con, settings, args)
+    finally:
+        con.close()
+
+
+def _serve(settings: Settings, ns: argparse.Namespace) -> int:
+    from collector.server import serve
+
+    return serve(settings)
+
+
+def _status(settings: Settings, ns: argparse.Namespace) -> int:
+    result = run_anywhere(settings, "status", {})
+    if ns.json:
+        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    print(f"database: {result['database']} (schema {result['schema_version']})")
+    print(f"registered sites: {', '.join(result['registered_sites'])}")
+    for row in result["sites"]:
+        print(f"  {row['site']}: {row['events']} events, last at {row['last_event']}")
+    if not result["sites"]:
+        print("  no events stored yet")
+    if result["drops"]:
+        print("dropped: " + ", ".join(f"{k} {v}" for k, v in result["drops"].items()))
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="TOML config file (default: ./collector.toml if present)")
+    parser.add_argument("--data-dir", help="data directory (default: ./data)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="collector", description="Privacy-preserving first-party analytics.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the collector (ingest, snippet, APIs)")
+    _common(serve)
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    serve.set_defaults(handler=_serve)
+
+    status = sub.add_parser("status", help="events stored per site, drops by reason")
+    _common(status)
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=_status)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    overrides = {"data_dir": ns.data_dir, "host": getattr(ns, "host", None), "port": getattr(ns, "port", None)}
+    try:
+        settings = load_settings(ns.config, **overrides)
+        handler: Handler = ns.handler
+        return handler(settings, ns)
+    except (ConfigError, KeyFileError, StoreError, OpError) as exc:
+        print(f"collector: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The event: parsed once from a request, then refined by pipeline steps."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class DropReason(enum.StrEnum):
+    BOT = "bot"
+    AUTOMATION = "automation"
+    PREFETCH = "prefetch"
+    PRIVACY_SIGNAL = "privacy_signal"
+    INVALID_URL = "invalid_url"
+    UNKNOWN_SITE = "unknown_site"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What the pipeline may know about the HTTP request; held in memory only, never stored."""
+
+    ip: str
+    user_agent: str
+    hints: Mapping[str, str]
+    gpc: bool
+    prefetch: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    # From the client, validated by the parser.
+    site: str
+    name: str
+    url: str
+    referrer: str | None
+    screen_w: int | None
+    screen_h: int | None
+    language: str | None
+    timezone: str | None
+    client_hints: Mapping[str, str]
+    raw_id: str | None
+    props: Mapping[str, str]
+    webdriver: bool
+    client_gpc: bool
+    ts: datetime
+    request: Request
+    event_id: str
+    # Filled by the pipeline.
+    path: str | None = None
+    hostname: str | None = None
+    referrer_host: str | None = None
+    utm: Mapping[str, str] = field(default_factory=dict)
+    anonymous: bool = False
+    visitor: int | None = None
+    consented: bool = False
+    device_type: str | None = None
+    device_brand: str | None = None
+    device_model: str | None = None
+    device_code: str | None = None
+    os_name: str | None = None
+    os_version: str | None = None
+    browser_name: str | None = None
+    browser_version: str | None = None
+    dropped: DropReason | None = None

@@ -1,0 +1,62 @@
+-- Events: one row per stored event; visitor is a 64-bit keyed hash, never a raw id.
+CREATE TABLE events (
+    event_id UUID NOT NULL,
+    ts TIMESTAMP NOT NULL,
+    site VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    hostname VARCHAR,
+    path VARCHAR NOT NULL,
+    referrer_host VARCHAR,
+    utm_source VARCHAR,
+    utm_medium VARCHAR,
+    utm_campaign VARCHAR,
+    utm_term VARCHAR,
+    utm_content VARCHAR,
+    visitor UBIGINT,
+    consented BOOLEAN NOT NULL,
+    anonymous BOOLEAN NOT NULL,
+    device_type VARCHAR,
+    device_brand VARCHAR,
+    device_model VARCHAR,
+    device_code VARCHAR,
+    os_name VARCHAR,
+    os_version VARCHAR,
+    browser_name VARCHAR,
+    browser_version VARCHAR,
+    screen_w INTEGER,
+    screen_h INTEGER,
+    language VARCHAR,
+    timezone VARCHAR,
+    props JSON
+);
+
+-- Anonymous aggregate: events per site, day and name; kept beyond the events' retention window.
+CREATE TABLE daily_counts (
+    site VARCHAR NOT NULL,
+    day DATE NOT NULL,
+    name VARCHAR NOT NULL,
+    events BIGINT NOT NULL,
+    PRIMARY KEY (site, day, name)
+);
+
+-- Dropped events per site, day and reason (bots, automation, prefetch, ...).
+CREATE TABLE drops (
+    site VARCHAR NOT NULL,
+    day DATE NOT NULL,
+    reason VARCHAR NOT NULL,
+    events BIGINT NOT NULL,
+    PRIMARY KEY (site, day, reason)
+);
+
+-- Daily salts for cookieless visitor hashes; a salt is deleted once its day (plus a grace period) is over.
+CREATE TABLE salts (
+    day DATE PRIMARY KEY,
+    salt BLOB NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
+
+CREATE TABLE heartbeat (
+    id INTEGER PRIMARY KEY,
+    ts TIMESTAMP NOT NULL
+);
+INSERT INTO heartbeat VALUES (1, now()::TIMESTAMP);

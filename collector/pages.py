@@ -1,0 +1,51 @@
+"""The small HTML and JS the collector serves itself: the demo page and the snippet."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from collector.snippet import Snippet
+
+DEMO_CSP = "default-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; style-src 'unsafe-inline'"
+_DEMO = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>collector demo</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}</style>
+</head>
+<body>
+<h1>collector is running</h1>
+<p>This page embeds the snippet, so opening it records a page view for the site <code>{site}</code>.
+Run <code>collector status</code> to see it counted.</p>
+<p>Embed it on your own site with:</p>
+<pre>&lt;script defer src="http://{host}/js/collector.js" data-site="example.com"&gt;&lt;/script&gt;</pre>
+<script defer src="/js/collector.js" data-site="{site}" data-allow-local></script>
+</body>
+</html>
+"""
+
+
+def demo_page(request: Request, site: str) -> HTMLResponse:
+    host = request.headers.get("host", "127.0.0.1:8000").replace("<", "").replace(">", "").replace('"', "")
+    return HTMLResponse(
+        _DEMO.replace("{site}", site).replace("{host}", host),
+        headers={"Content-Security-Policy": DEMO_CSP, "Cache-Control": "no-store"},
+    )
+
+
+def snippet_response(request: Request, snippet: Snippet) -> Response:
+    headers = {
+        "Content-Type": "text/javascript; charset=utf-8",
+        "Cache-Control": "public, max-age=3600, stale-while-revalidate=86400",
+        "ETag": snippet.etag,
+        "Cross-Origin-Resource-Policy": "cross-origin",
+        "Vary": "Accept-Encoding",
+    }
+    if snippet.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(snippet.gzipped, headers=headers | {"Content-Encoding": "gzip"})
+    return Response(snippet.body, headers=headers)

@@ -1,0 +1,200 @@
+"""Turn an ingest request body into validated events, or say precisely what is wrong with it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from collector.events import Event, Request
+
+MAX_URL = 2048
+MAX_NAME = 120
+MAX_PROPS = 30
+MAX_PROP_KEY = 64
+MAX_PROP_VALUE = 256
+MAX_SCREEN = 100_000
+MAX_ID = 128
+MAX_HINTS = 12
+MAX_HINT_VALUE = 256
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
+_TIMEZONE = re.compile(r"^[A-Za-z_]+(/[A-Za-z0-9_+\-]+){0,2}$|^UTC$|^Etc/GMT[+-]\d{1,2}$")
+_ID = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
+_JSON_TYPES = ("application/json", "text/plain")
+
+
+@dataclass(frozen=True, slots=True)
+class ParseError(Exception):
+    message: str
+    field: str | None = None
+    index: int | None = None
+    status: int = 400
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.message, "field": self.field}
+        if self.index is not None:
+            body["index"] = self.index
+        return body
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def check_content_type(content_type: str | None) -> None:
+    if media_type(content_type) not in _JSON_TYPES:
+        raise ParseError("content type must be application/json or text/plain", "content-type", status=415)
+
+
+def parse_body(body: bytes, max_events: int) -> list[dict[str, Any]]:
+    """Decode the body into a list of raw event objects (one object or an array of them)."""
+    if not body.strip():
+        raise ParseError("request body is empty", "body")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"body is not valid JSON: {_short(str(exc))}", "body") from None
+    if isinstance(data, dict):
+        return [data]
+    if isinstance(data, list):
+        if not data:
+            raise ParseError("batch is empty", "body")
+        if len(data) > max_events:
+            raise ParseError(f"batch holds {len(data)} events; at most {max_events} are allowed", "body")
+        for i, item in enumerate(data):
+            if not isinstance(item, dict):
+                raise ParseError("each event must be a JSON object", "body", i)
+        return data
+    raise ParseError("body must be a JSON object or an array of objects", "body")
+
+
+def build_event(raw: dict[str, Any], index: int | None, request: Request, now: datetime) -> Event:
+    """Validate one raw object into an Event; the first invalid field raises ParseError."""
+    try:
+        return Event(
+            site=_text(raw, "d", 253, required=True).lower(),  # type: ignore[union-attr]
+            name=_text(raw, "n", MAX_NAME) or "pageview",
+            url=_url(raw, "u", required=True),  # type: ignore[arg-type]
+            referrer=_url(raw, "r", required=False),
+            screen_w=_screen(raw, "w"),
+            screen_h=_screen(raw, "h"),
+            language=_pattern(raw, "l", _LANGUAGE, 35),
+            timezone=_pattern(raw, "tz", _TIMEZONE, 64),
+            client_hints=_hints(raw.get("ch")),
+            raw_id=_pattern(raw, "id", _ID, MAX_ID),
+            props=_props(raw.get("p")),
+            webdriver=_flag(raw, "wd"),
+            client_gpc=_flag(raw, "gpc"),
+            ts=now,
+            request=request,
+            event_id=str(uuid.uuid4()),
+        )
+    except ParseError as exc:
+        raise ParseError(exc.message, exc.field, index) from None
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _text(raw: dict[str, Any], key: str, limit: int, required: bool = False) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        if required:
+            raise ParseError(f"{key} is required", key)
+        return None
+    if not isinstance(value, str):
+        raise ParseError(f"{key} must be a string", key)
+    if len(value) > limit:
+        raise ParseError(f"{key} is longer than {limit} characters", key)
+    if _CONTROL.search(value):
+        raise ParseError(f"{key} contains control characters", key)
+    value = value.strip()
+    if required and not value:
+        raise ParseError(f"{key} is required", key)
+    return value or None
+
+
+def _url(raw: dict[str, Any], key: str, required: bool) -> str | None:
+    value = _text(raw, key, MAX_URL, required)
+    if value is None:
+        return None
+    lower = value[:8].lower()
+    if not (lower.startswith("http://") or lower.startswith("https://")):
+        raise ParseError(f"{key} must be an absolute http(s) URL", key)
+    return value
+
+
+def _pattern(raw: dict[str, Any], key: str, pattern: re.Pattern[str], limit: int) -> str | None:
+    value = _text(raw, key, limit)
+    if value is None:
+        return None
+    if not pattern.match(value):
+        raise ParseError(f"{key} is not well formed", key)
+    return value
+
+
+def _screen(raw: dict[str, Any], key: str) -> int | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ParseError(f"{key} must be a number", key)
+    if value != value or not 0 < value <= MAX_SCREEN:
+        raise ParseError(f"{key} must be between 1 and {MAX_SCREEN}", key)
+    return round(value)
+
+
+def _flag(raw: dict[str, Any], key: str) -> bool:
+    value = raw.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ParseError(f"{key} must be true or false", key)
+    return value
+
+
+def _props(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ParseError("p must be an object of string values", "p")
+    if len(value) > MAX_PROPS:
+        raise ParseError(f"p has more than {MAX_PROPS} keys", "p")
+    props: dict[str, str] = {}
+    for k, v in value.items():
+        if not k or len(k) > MAX_PROP_KEY or _CONTROL.search(k):
+            raise ParseError(f"p keys must be 1 to {MAX_PROP_KEY} printable characters", "p")
+        if isinstance(v, bool) or not isinstance(v, str | int | float):
+            raise ParseError(f"p.{k} must be a string", "p")
+        text = v if isinstance(v, str) else str(v)
+        if len(text) > MAX_PROP_VALUE or _CONTROL.search(text):
+            raise ParseError(f"p.{k} must be at most {MAX_PROP_VALUE} printable characters", "p")
+        props[k] = text
+    return props
+
+
+def _hints(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ParseError("ch must be an object", "ch")
+    if len(value) > MAX_HINTS:
+        raise ParseError(f"ch has more than {MAX_HINTS} keys", "ch")
+    hints: dict[str, str] = {}
+    for k, v in value.items():
+        if isinstance(v, bool):
+            text = "?1" if v else "?0"
+        elif isinstance(v, str):
+            text = v
+        else:
+            raise ParseError(f"ch.{k} must be a string or a boolean", "ch")
+        if len(k) > 64 or len(text) > MAX_HINT_VALUE or _CONTROL.search(text) or _CONTROL.search(k):
+            raise ParseError(f"ch.{k} is too long or has control characters", "ch")
+        hints[k] = text
+    return hints

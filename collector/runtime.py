@@ -1,0 +1,49 @@
+"""Everything the server holds while it runs: keys, the database, salts, the writer and the pipeline."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from collector.keys import Keys, load_keys
+from collector.salts import Salts
+from collector.settings import ConfigError, Settings
+from collector.store import migrate, open_database
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    keys: Keys
+    con: duckdb.DuckDBPyConnection
+    salts: Salts
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def check_data_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"data directory {path} cannot be created: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"data directory {path} is not writable")
+
+
+def open_runtime(settings: Settings) -> Runtime:
+    """Open the data directory for writing; raises ConfigError, KeyFileError or StoreError with a clear message."""
+    check_data_dir(settings.data_dir)
+    keys = load_keys(settings.key_path)
+    con = open_database(settings.database_path, keys.database_key if settings.encrypt else None)
+    try:
+        migrate(con)
+        salts = Salts(settings.salt_grace_hours)
+        salts.rotate(con)
+    except BaseException:
+        con.close()
+        raise
+    return Runtime(settings=settings, keys=keys, con=con, salts=salts)

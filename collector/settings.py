@@ -1,0 +1,204 @@
+"""Settings: a TOML file, then COLLECTOR_* environment variables, then command-line flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+CONFIG_FILE_NAME = "collector.toml"
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; the message says what and where."""
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    domain: str
+    origins: tuple[str, ...]
+    k_anonymity: int = 5
+    gpc_mode: str = "anonymous"  # "anonymous" keeps GPC/DNT events without any id; "drop" refuses them
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    max_body_bytes: int = 16 * 1024
+    max_batch_events: int = 100
+    writer_batch_events: int = 2000
+    writer_linger_ms: float = 0.0
+    salt_grace_hours: int = 2
+    encrypt: bool = True
+    log_level: str = "info"
+    trusted_proxies: tuple[str, ...] = ()
+    sites: tuple[Site, ...] = field(default_factory=tuple)
+    config_file: Path | None = None
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "collector.duckdb"
+
+    @property
+    def key_path(self) -> Path:
+        return self.data_dir / "collector.key"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.data_dir / "collector.sock"
+
+    def site(self, domain: str) -> Site | None:
+        domain = domain.lower()
+        for site in self.sites:
+            if site.domain == domain:
+                return site
+        return None
+
+
+_ENV_KEYS = (
+    "host",
+    "port",
+    "data_dir",
+    "max_body_bytes",
+    "max_batch_events",
+    "writer_batch_events",
+    "writer_linger_ms",
+    "salt_grace_hours",
+    "encrypt",
+    "log_level",
+    "trusted_proxies",
+)
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    env: dict[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build settings from an optional TOML file, COLLECTOR_* variables and explicit overrides (in that order)."""
+    env = dict(os.environ) if env is None else env
+    path = _find_config(config_file, env)
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    for key in _ENV_KEYS:
+        value = env.get(f"COLLECTOR_{key.upper()}")
+        if value is not None and value != "":
+            raw[key] = value
+    for key, value in overrides.items():
+        if value is not None:
+            raw[key] = value
+    return _build(raw, path)
+
+
+def _find_config(config_file: str | Path | None, env: dict[str, str]) -> Path | None:
+    if config_file:
+        return Path(config_file)
+    if env.get("COLLECTOR_CONFIG"):
+        return Path(env["COLLECTOR_CONFIG"])
+    local = Path(CONFIG_FILE_NAME)
+    return local if local.is_file() else None
+
+
+def _build(raw: dict[str, Any], path: Path | None) -> Settings:
+    where = f"config file {path}" if path else "settings"
+    unknown = sorted(set(raw) - set(_ENV_KEYS) - {"sites"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+    values: dict[str, Any] = {"config_file": path}
+    for key in _ENV_KEYS:
+        if key in raw:
+            values[key] = _coerce(key, raw[key], where)
+    settings = Settings(**values)
+    sites = raw.get("sites")
+    sites_tuple: tuple[Site, ...]
+    if sites is None:
+        sites_tuple = (_demo_site(settings.port),)
+    else:
+        if not isinstance(sites, list) or not sites:
+            raise ConfigError(f"{where}: [[sites]] must be a non-empty list of tables")
+        sites_tuple = tuple(_site(item, where) for item in sites)
+        domains = [s.domain for s in sites_tuple]
+        if len(set(domains)) != len(domains):
+            raise ConfigError(f"{where}: a site domain is registered twice")
+    return replace(settings, sites=sites_tuple)
+
+
+def _demo_site(port: int) -> Site:
+    return Site(
+        domain="localhost",
+        origins=(f"http://localhost:{port}", f"http://127.0.0.1:{port}"),
+        k_anonymity=1,
+    )
+
+
+def _coerce(key: str, value: Any, where: str) -> Any:
+    try:
+        if key in ("port", "max_body_bytes", "max_batch_events", "writer_batch_events", "salt_grace_hours"):
+            number = int(value)
+            if number < 0 or (key == "port" and number > 65535):
+                raise ValueError(value)
+            return number
+        if key == "writer_linger_ms":
+            return float(value)
+        if key == "encrypt":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(value)
+            return text in ("1", "true", "yes")
+        if key == "data_dir":
+            return Path(str(value))
+        if key == "trusted_proxies":
+            items = value if isinstance(value, list) else str(value).split(",")
+            return tuple(str(i).strip() for i in items if str(i).strip())
+        if key == "log_level":
+            level = str(value).lower()
+            if level not in ("debug", "info", "warning", "error"):
+                raise ValueError(value)
+            return level
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {key} has an invalid value {value!r}") from None
+
+
+def _site(item: Any, where: str) -> Site:
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where}: each [[sites]] entry must be a table")
+    domain = item.get("domain")
+    if not isinstance(domain, str) or not domain.strip():
+        raise ConfigError(f"{where}: a [[sites]] entry has no domain")
+    origins = item.get("origins", [])
+    if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
+        raise ConfigError(f"{where}: site {domain}: origins must be a list of strings")
+    normalized = tuple(_origin(o, domain, where) for o in origins)
+    if not normalized:
+        raise ConfigError(f"{where}: site {domain}: at least one origin is required")
+    k = item.get("k_anonymity", 5)
+    if not isinstance(k, int) or k < 1:
+        raise ConfigError(f"{where}: site {domain}: k_anonymity must be a positive integer")
+    gpc_mode = item.get("gpc_mode", "anonymous")
+    if gpc_mode not in ("anonymous", "drop"):
+        raise ConfigError(f"{where}: site {domain}: gpc_mode must be 'anonymous' or 'drop'")
+    unknown = sorted(set(item) - {"domain", "origins", "k_anonymity", "gpc_mode"})
+    if unknown:
+        raise ConfigError(f"{where}: site {domain}: unknown key(s) {', '.join(unknown)}")
+    return Site(domain=domain.strip().lower(), origins=normalized, k_anonymity=k, gpc_mode=gpc_mode)
+
+
+def _origin(value: str, domain: str, where: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise ConfigError(f"{where}: site {domain}: {value!r} is not an origin like https://example.com")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
