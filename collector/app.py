@@ -9,15 +9,20 @@ from collections.abc import AsyncIterator
 
 import anyio.to_thread
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from collector import store
+from collector import metrics, openapi, store
+from collector.access import Access, auth_error_response, require
 from collector.admin import AdminServer
+from collector.auth import AuthError
+from collector.headers import SecurityHeadersMiddleware
 from collector.ingest import Ingest
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
+from collector.ratelimit import RateLimits
 from collector.runtime import Runtime, open_runtime
 from collector.settings import Settings, load_settings
 from collector.snippet import load_snippet
@@ -33,6 +38,7 @@ class Live:
     runtime: Runtime | None = None
     writer: Writer | None = None
     ingest: Ingest | None = None
+    access: Access | None = None
 
 
 def create_app(
@@ -52,13 +58,15 @@ def create_app(
         writer = Writer(rt.con, settings.writer_batch_events, settings.writer_linger_ms)
         kwargs = {"detector": detector} if detector is not None else {}
         pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, **kwargs)
-        ingest = Ingest(settings, pipeline, writer)
+        ingest = Ingest(settings, pipeline, writer, RateLimits(settings))
+        access = Access(rt.con)
         admin = AdminServer(settings, rt.con)
         writer.start()
         await admin.start()
         rotation = asyncio.create_task(_rotate_salts(rt))
-        live.runtime, live.writer, live.ingest = rt, writer, ingest
+        live.runtime, live.writer, live.ingest, live.access = rt, writer, ingest, access
         app.state.live = live
+        app.state.access = access
         log.info("collector ready", extra={"sites": [s.domain for s in settings.sites]})
         try:
             yield
@@ -68,6 +76,7 @@ def create_app(
                 await rotation
             await admin.close()
             writer.close()
+            access.close()
             rt.close()
             log.info("collector stopped", extra={"events": writer.stats.events})
 
@@ -95,14 +104,30 @@ def create_app(
     async def script(request: Request) -> Response:
         return snippet_response(request, snippet)
 
+    async def metrics_text(request: Request) -> Response:
+        await require(request, "admin")
+        return Response(metrics.render(live.ingest, live.writer, live.access), media_type=metrics.CONTENT_TYPE)
+
+    api_document = openapi.document(settings)
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(api_document)
+
     routes = [
         Route("/", index, methods=["GET"]),
         Route("/js/collector.js", script, methods=["GET"]),
         Route("/api/event", event, methods=["POST"]),
         Route("/api/event", event_preflight, methods=["OPTIONS"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_text, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(SecurityHeadersMiddleware)],
+        exception_handlers={AuthError: auth_error_response},
+    )
 
 
 async def _rotate_salts(rt: Runtime) -> None:

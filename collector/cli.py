@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from collector import admin
+from collector import admin, tokens
 from collector.keys import KeyFileError, load_keys
 from collector.ops import OpError, run_op
 from collector.settings import ConfigError, Settings, load_settings
@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(status)
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=_status)
+
+    tokens.add_commands(sub, _common, run_anywhere)
     return parser
 
 

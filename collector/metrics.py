@@ -1,0 +1,147 @@
+"""GET /metrics: the server's counters in the Prometheus text format (admin scope)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from collector import devices
+from collector.access import Access
+from collector.ingest import Ingest
+from collector.writer import _BUCKETS as COMMIT_BUCKETS_MS
+from collector.writer import Writer
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(**labels: str) -> str:
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{k}="{_label(v)}"' for k, v in labels.items()) + "}"
+
+
+def _number(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf"
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+class Exposition:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(self, name: str, kind: str, help_text: str, samples: Iterable[tuple[dict[str, str], float]]) -> None:
+        self.lines.append(f"# HELP {name} {help_text}")
+        self.lines.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            self.lines.append(f"{name}{_labels(**labels)} {_number(value)}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def device_cache() -> tuple[int, int] | None:
+    """(hits, misses) of the device detector's cache.
+
+    Hook for the device detector: a module-level `cache_counts() -> (hits, misses)` in collector.devices
+    is used when present; otherwise the lru_cache of the first version is read.
+    """
+    counts: Any = getattr(devices, "cache_counts", None)
+    if callable(counts):
+        hits, misses = counts()
+        return int(hits), int(misses)
+    info: Any = getattr(getattr(devices, "_detect", None), "cache_info", None)
+    if callable(info):
+        stats = info()
+        return int(stats.hits), int(stats.misses)
+    return None
+
+
+def render(ingest: Ingest | None, writer: Writer | None, access: Access | None) -> str:
+    out = Exposition()
+    if ingest is not None:
+        out.family(
+            "collector_events_accepted_total", "counter", "Events stored (2xx answered).", [({}, ingest.accepted)]
+        )
+        drops = sorted(ingest.pipeline.drops.items())
+        out.family(
+            "collector_events_dropped_total",
+            "counter",
+            "Events dropped by the pipeline, by site and reason.",
+            [({"site": site, "reason": reason.value}, n) for (site, reason), n in drops],
+        )
+        limited = sorted(ingest.limits.limited.items()) if ingest.limits else []
+        out.family(
+            "collector_rate_limited_total",
+            "counter",
+            "Ingest requests answered 429, by limit (site or client) and site.",
+            [({"limit": limit, "site": site}, n) for (limit, site), n in limited],
+        )
+        tracked = len(ingest.limits.client) if ingest.limits and ingest.limits.client else 0
+        out.family("collector_rate_limit_clients", "gauge", "Client buckets held in memory.", [({}, tracked)])
+    if writer is not None:
+        stats = writer.stats
+        out.family(
+            "collector_queue_depth", "gauge", "Writes waiting for the writer thread.", [({}, writer.queue_depth)]
+        )
+        out.family("collector_batches_total", "counter", "Batches committed.", [({}, stats.batches)])
+        out.family(
+            "collector_batch_failures_total", "counter", "Batches that failed to commit.", [({}, stats.failures)]
+        )
+        bounds = sorted(set(COMMIT_BUCKETS_MS) | set(stats.commit_ms_buckets))
+        cumulative = 0
+        samples: list[tuple[dict[str, str], float]] = []
+        for bound in bounds:
+            cumulative += stats.commit_ms_buckets.get(bound, 0)
+            le = "+Inf" if math.isinf(bound) else _number(bound / 1000)
+            samples.append(({"le": le}, cumulative))
+        out.family("collector_batch_commit_seconds", "histogram", "Time to commit one batch.", [])
+        name = "collector_batch_commit_seconds"
+        out.lines.extend(f"{name}_bucket{_labels(**labels)} {_number(v)}" for labels, v in samples)
+        out.lines.append(f"{name}_sum {_number(stats.commit_ms_total / 1000)}")
+        out.lines.append(f"{name}_count {stats.batches}")
+    cache = device_cache()
+    if cache is not None:
+        hits, misses = cache
+        out.family(
+            "collector_device_cache_hits_total", "counter", "Device detections answered from cache.", [({}, hits)]
+        )
+        out.family("collector_device_cache_misses_total", "counter", "Device detections computed.", [({}, misses)])
+        ratio = hits / (hits + misses) if hits + misses else 0.0
+        out.family(
+            "collector_device_cache_hit_ratio", "gauge", "Share of detections answered from cache.", [({}, ratio)]
+        )
+    if access is not None:
+        out.family(
+            "collector_api_calls_total",
+            "counter",
+            "Authenticated API calls by outcome.",
+            [({"outcome": outcome}, n) for outcome, n in sorted(access.outcomes.items())],
+        )
+    return out.text()
+
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/metrics": {
+        "get": {
+            "summary": "Server metrics in the Prometheus text format",
+            "operationId": "metrics",
+            "tags": ["operations"],
+            "security": [{"bearer": ["admin"]}],
+            "responses": {
+                "200": {
+                    "description": "Counters, gauges and a commit-latency histogram",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": {"$ref": "#/components/responses/Forbidden"},
+                "503": {"$ref": "#/components/responses/Unavailable"},
+            },
+        }
+    }
+}

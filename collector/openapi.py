@@ -1,0 +1,254 @@
+"""GET /openapi.json: the API described, assembled from the core paths and each feature module's OPENAPI_PATHS.
+
+A module that adds routes declares `OPENAPI_PATHS = {"/path": {"get": {...}}}` (and, if it needs them,
+`OPENAPI_SCHEMAS = {"Name": {...}}`) and is listed in SOURCES. tests/test_openapi.py fails when a
+route of the app is not described, so a new route cannot be forgotten.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import collector
+from collector.auth import SCOPES
+from collector.parsing import MAX_HINTS, MAX_ID, MAX_NAME, MAX_PROP_VALUE, MAX_PROPS, MAX_SCREEN, MAX_URL
+from collector.settings import Settings
+
+# Modules with an OPENAPI_PATHS dict (and optionally OPENAPI_SCHEMAS); add yours here.
+SOURCES: tuple[str, ...] = ("collector.metrics",)
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
+
+
+def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+_PRINTABLE = "^[^\\x00-\\x1f\\x7f]*$"
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "field"],
+        "properties": {
+            "error": {"type": "string", "description": "What is wrong, for a person to read"},
+            "field": {"type": ["string", "null"], "description": "The offending field, header or 'body'"},
+            "index": {"type": "integer", "description": "Position of the offending event in a batch"},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"type": "string"},
+            "queue": {"type": "integer"},
+            "error": {"type": "string"},
+        },
+    },
+}
+
+RESPONSES: dict[str, Any] = {
+    "BadRequest": _error("The request is malformed; `field` names what is wrong"),
+    "Unauthorized": _error(
+        "No API token, or not a valid one",
+        {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    ),
+    "Forbidden": _error("The token lacks the scope, or the site, this call needs"),
+    "TooManyRequests": _error("Rate limited", _RETRY_AFTER),
+    "Unavailable": _error("Not stored or not answered now; retry later", _RETRY_AFTER),
+}
+
+
+def _event_schema(settings: Settings) -> dict[str, Any]:
+    def text(limit: int, **extra: Any) -> dict[str, Any]:
+        return {"type": "string", "maxLength": limit, "pattern": _PRINTABLE} | extra
+
+    url = {"type": "string", "maxLength": MAX_URL, "pattern": "^\\s*[Hh][Tt][Tt][Pp][Ss]?://[^\\x00-\\x1f\\x7f]*$"}
+    return {
+        "type": "object",
+        "required": ["d", "u"],
+        "properties": {
+            "d": {"type": "string", "enum": [s.domain for s in settings.sites], "description": "Site domain"},
+            "n": text(MAX_NAME, description="Event name (default: pageview)"),
+            "u": url | {"description": "Page URL"},
+            "r": {"oneOf": [url, {"type": "null"}], "description": "Referrer URL"},
+            "w": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_SCREEN, "description": "Screen width"},
+            "h": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_SCREEN, "description": "Screen height"},
+            "l": {"type": "string", "pattern": "^\\s*[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*\\s*$", "maxLength": 35},
+            "tz": {"type": "string", "pattern": "^\\s*(UTC|[A-Za-z_]+(/[A-Za-z0-9_+\\-]+){0,2})\\s*$", "maxLength": 64},
+            "ch": {
+                "type": "object",
+                "maxProperties": MAX_HINTS,
+                "additionalProperties": {"oneOf": [{"type": "boolean"}, text(256)]},
+                "description": "Client hints from navigator.userAgentData.getHighEntropyValues()",
+            },
+            "id": {
+                "type": "string",
+                "pattern": f"^\\s*[A-Za-z0-9_\\-]{{8,{MAX_ID}}}\\s*$",
+                "maxLength": MAX_ID,
+                "description": "A consented first-party id; hashed with a secret pepper, never stored",
+            },
+            "p": {
+                "type": "object",
+                "maxProperties": MAX_PROPS,
+                "additionalProperties": {"oneOf": [text(MAX_PROP_VALUE), {"type": "integer"}]},
+                "description": "Custom properties",
+            },
+            "wd": {"type": "boolean", "description": "navigator.webdriver"},
+            "gpc": {"type": "boolean", "description": "navigator.globalPrivacyControl"},
+        },
+    }
+
+
+def _core_paths(settings: Settings) -> dict[str, Any]:
+    origins = sorted({o for s in settings.sites for o in s.origins})
+    origin = {
+        "name": "Origin",
+        "in": "header",
+        "required": True,
+        "description": "The page's origin; must be registered for the event's site",
+        "schema": {"type": "string", "enum": origins},
+    }
+    body_schema = {
+        "oneOf": [
+            {"$ref": "#/components/schemas/Event"},
+            {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Event"},
+                "minItems": 1,
+                "maxItems": settings.max_batch_events,
+            },
+        ]
+    }
+    return {
+        "/api/event": {
+            "post": {
+                "summary": "Record one event or a batch of events",
+                "operationId": "ingest",
+                "tags": ["ingest"],
+                "security": [],
+                "parameters": [origin],
+                "requestBody": {
+                    "required": True,
+                    "description": f"At most {settings.max_body_bytes} bytes",
+                    "content": {"application/json": {"schema": body_schema}, "text/plain": {"schema": body_schema}},
+                },
+                "responses": {
+                    "202": {"description": "Stored durably (or dropped by a filter, which is counted)"},
+                    "400": {"$ref": "#/components/responses/BadRequest"},
+                    "403": _error("The origin or the site is not registered"),
+                    "408": _error("The body arrived too slowly"),
+                    "413": _error("The body is too large"),
+                    "415": _error("The content type is not application/json or text/plain"),
+                    "429": {"$ref": "#/components/responses/TooManyRequests"},
+                    "503": {"$ref": "#/components/responses/Unavailable"},
+                },
+            },
+            "options": {
+                "summary": "CORS preflight for registered origins",
+                "operationId": "ingestPreflight",
+                "tags": ["ingest"],
+                "security": [],
+                "parameters": [origin],
+                "responses": {
+                    "204": {"description": "The origin may post events"},
+                    "403": _error("The origin is not registered"),
+                },
+            },
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Whether the store accepts writes",
+                "operationId": "health",
+                "tags": ["operations"],
+                "security": [],
+                "responses": {
+                    "200": _json("Ready", "#/components/schemas/Health"),
+                    "503": _json("Starting, or the store is not writable", "#/components/schemas/Health"),
+                },
+            }
+        },
+        "/": {
+            "get": {
+                "summary": "Demo page embedding the snippet",
+                "operationId": "demo",
+                "tags": ["pages"],
+                "security": [],
+                "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}},
+            }
+        },
+        "/js/collector.js": {
+            "get": {
+                "summary": "The snippet",
+                "operationId": "snippet",
+                "tags": ["pages"],
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "JavaScript",
+                        "content": {"text/javascript": {"schema": {"type": "string"}}},
+                    },
+                    "304": {"description": "Not modified (If-None-Match)"},
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "operationId": "openapi",
+                "tags": ["operations"],
+                "security": [],
+                "responses": {"200": _json("OpenAPI 3.1 document", None)},
+            }
+        },
+    }
+
+
+def _json(description: str, ref: str | None) -> dict[str, Any]:
+    schema = {"$ref": ref} if ref else {"type": "object"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def merge(paths: dict[str, Any], more: dict[str, Any], source: str) -> None:
+    for path, operations in more.items():
+        target = paths.setdefault(path, {})
+        for method, operation in operations.items():
+            if method in target:
+                raise ValueError(f"{source} describes {method.upper()} {path}, which is already described")
+            target[method] = operation
+
+
+def document(settings: Settings, sources: tuple[str, ...] = SOURCES) -> dict[str, Any]:
+    paths = _core_paths(settings)
+    schemas = dict(SCHEMAS) | {"Event": _event_schema(settings)}
+    for name in sources:
+        module = importlib.import_module(name)
+        merge(paths, getattr(module, "OPENAPI_PATHS", {}), name)
+        schemas |= getattr(module, "OPENAPI_SCHEMAS", {})
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "collector",
+            "version": collector.__version__,
+            "description": (
+                "Privacy-preserving first-party analytics. Ingest, the snippet and health are public; "
+                "everything else needs `Authorization: Bearer <token>` with a scope: " + ", ".join(SCOPES) + ". "
+                "`admin` allows everything. A token may be limited to some sites."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": schemas,
+            "responses": RESPONSES,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "col_<id>_<secret>"}},
+        },
+        "security": [{"bearer": []}],
+    }
