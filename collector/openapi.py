@@ -12,7 +12,17 @@ from typing import Any
 
 import collector
 from collector.auth import SCOPES
-from collector.parsing import MAX_HINTS, MAX_ID, MAX_NAME, MAX_PROP_VALUE, MAX_PROPS, MAX_SCREEN, MAX_URL
+from collector.parsing import (
+    MAX_HINT_VALUE,
+    MAX_HINTS,
+    MAX_ID,
+    MAX_NAME,
+    MAX_PROP_KEY,
+    MAX_PROP_VALUE,
+    MAX_PROPS,
+    MAX_SCREEN,
+    MAX_URL,
+)
 from collector.settings import Settings
 
 # Modules with an OPENAPI_PATHS dict (and optionally OPENAPI_SCHEMAS); add yours here.
@@ -31,7 +41,6 @@ def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str,
 
 
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
-_PRINTABLE = "^[^\\x00-\\x1f\\x7f]*$"
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -66,43 +75,108 @@ RESPONSES: dict[str, Any] = {
 }
 
 
+# What the parser strips around a value (str.strip() whitespace that is not a control character).
+_WS = "[ \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*"
+_PRINTABLE = "^[^\\x00-\\x1f\\x7f]*$"
+_URL = "[Hh][Tt][Tt][Pp][Ss]?://[^\\x00-\\x1f\\x7f]*"
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """The parser treats null like an absent field."""
+    return schema | {"type": [schema["type"], "null"]}
+
+
+def _stripped(core: str, optional: bool) -> str:
+    """A pattern for a value the parser strips before matching `core`; optional values may be blank."""
+    return f"^{_WS}({core}{_WS})?$" if optional else f"^{_WS}{core}{_WS}$"
+
+
+def _domain(domain: str) -> str:
+    """The domain, case-insensitively (as str.lower() compares it), as a regular expression."""
+    out = []
+    for c in domain:
+        if c.isalpha():
+            out.append(f"[{c.upper()}{c}{chr(0x212A) if c == 'k' else ''}]")
+        else:
+            out.append("\\" + c if c in ".-" else c)
+    return "".join(out)
+
+
 def _event_schema(settings: Settings) -> dict[str, Any]:
     def text(limit: int, **extra: Any) -> dict[str, Any]:
         return {"type": "string", "maxLength": limit, "pattern": _PRINTABLE} | extra
 
-    url = {"type": "string", "maxLength": MAX_URL, "pattern": "^\\s*[Hh][Tt][Tt][Pp][Ss]?://[^\\x00-\\x1f\\x7f]*$"}
+    sites = "|".join(_domain(s.domain) for s in settings.sites)
     return {
         "type": "object",
         "required": ["d", "u"],
         "properties": {
-            "d": {"type": "string", "enum": [s.domain for s in settings.sites], "description": "Site domain"},
-            "n": text(MAX_NAME, description="Event name (default: pageview)"),
-            "u": url | {"description": "Page URL"},
-            "r": {"oneOf": [url, {"type": "null"}], "description": "Referrer URL"},
-            "w": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_SCREEN, "description": "Screen width"},
-            "h": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_SCREEN, "description": "Screen height"},
-            "l": {"type": "string", "pattern": "^\\s*[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*\\s*$", "maxLength": 35},
-            "tz": {"type": "string", "pattern": "^\\s*(UTC|[A-Za-z_]+(/[A-Za-z0-9_+\\-]+){0,2})\\s*$", "maxLength": 64},
+            "d": {
+                "type": "string",
+                "maxLength": 253,
+                "pattern": _stripped(f"({sites})", optional=False),
+                "description": "Site domain, one of: " + ", ".join(s.domain for s in settings.sites),
+            },
+            "n": _nullable(text(MAX_NAME, description="Event name (default: pageview)")),
+            "u": {"type": "string", "maxLength": MAX_URL, "pattern": f"^{_WS}{_URL}$", "description": "Page URL"},
+            "r": {
+                "type": ["string", "null"],
+                "maxLength": MAX_URL,
+                "pattern": f"^{_WS}({_URL})?$",
+                "description": "Referrer URL",
+            },
+            "w": {
+                "type": ["number", "null"],
+                "exclusiveMinimum": 0,
+                "maximum": MAX_SCREEN,
+                "description": "Screen width",
+            },
+            "h": {
+                "type": ["number", "null"],
+                "exclusiveMinimum": 0,
+                "maximum": MAX_SCREEN,
+                "description": "Screen height",
+            },
+            "l": {
+                "type": ["string", "null"],
+                "maxLength": 35,
+                "pattern": _stripped("[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*", optional=True),
+                "description": "navigator.language",
+            },
+            "tz": {
+                "type": ["string", "null"],
+                "maxLength": 64,
+                "pattern": _stripped("([A-Za-z_]+(/[A-Za-z0-9_+\\-]+){0,2}|Etc/GMT[+-][0-9]{1,2})", optional=True),
+                "description": "IANA time zone",
+            },
             "ch": {
-                "type": "object",
+                "type": ["object", "null"],
                 "maxProperties": MAX_HINTS,
-                "additionalProperties": {"oneOf": [{"type": "boolean"}, text(256)]},
+                "propertyNames": {"maxLength": 64, "pattern": _PRINTABLE},
+                "additionalProperties": {"oneOf": [{"type": "boolean"}, text(MAX_HINT_VALUE)]},
                 "description": "Client hints from navigator.userAgentData.getHighEntropyValues()",
             },
             "id": {
-                "type": "string",
-                "pattern": f"^\\s*[A-Za-z0-9_\\-]{{8,{MAX_ID}}}\\s*$",
+                "type": ["string", "null"],
                 "maxLength": MAX_ID,
+                "pattern": _stripped(f"[A-Za-z0-9_\\-]{{8,{MAX_ID}}}", optional=True),
                 "description": "A consented first-party id; hashed with a secret pepper, never stored",
             },
             "p": {
-                "type": "object",
+                "type": ["object", "null"],
                 "maxProperties": MAX_PROPS,
-                "additionalProperties": {"oneOf": [text(MAX_PROP_VALUE), {"type": "integer"}]},
-                "description": "Custom properties",
+                "propertyNames": {"minLength": 1, "maxLength": MAX_PROP_KEY, "pattern": _PRINTABLE},
+                "additionalProperties": {
+                    "oneOf": [
+                        text(MAX_PROP_VALUE),
+                        # orjson reads integers of at most 64 bits
+                        {"type": "number", "minimum": -(2**63), "maximum": 2**64 - 1},
+                    ]
+                },
+                "description": "Custom properties; numbers are stored as text",
             },
-            "wd": {"type": "boolean", "description": "navigator.webdriver"},
-            "gpc": {"type": "boolean", "description": "navigator.globalPrivacyControl"},
+            "wd": {"type": ["boolean", "null"], "description": "navigator.webdriver"},
+            "gpc": {"type": ["boolean", "null"], "description": "navigator.globalPrivacyControl"},
         },
     }
 
