@@ -98,6 +98,7 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_document(t
             capture_output=True,
             text=True,
             timeout=300,
+            cwd=tmp_path,
             env=os.environ | {"SCHEMATHESIS_TELEMETRY": "false"},
         )  # fmt: skip
     finally:
