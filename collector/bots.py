@@ -1,0 +1,124 @@
+"""Bot detection: crawlers, monitors, HTTP libraries, headless browsers, empty agents, prefetches.
+
+Named crawlers and libraries come from Matomo's DeviceDetector lists (read from the installed
+`device-detector` package) compiled into ua-parser's Rust extractor; a short generic net after
+them catches the unnamed rest.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+import regex
+import ua_parser_rs  # type: ignore[import-untyped]
+import yaml
+
+from collector.device_names import PYTHON_ONLY, relax
+
+# Libraries a person's own browser or app sends; not automation.
+HUMAN_LIBRARIES = frozenset({"Safari View Service", "Apple Core Media", "KaiOS Downloader", "Emacs"})
+
+HEADLESS = re.compile(r"HeadlessChrome|PhantomJS|SlimerJS|Chrome-Lighthouse|Puppeteer|Playwright|Selenium|jsdom")
+GENERIC = re.compile(
+    r"(?<![a-z])(?:[a-z0-9_-]*(?<!cu)bot|crawl\w*|spider|slurp|scrap\w*|fetcher|monitor\w*|checker|validator|"
+    r"http-?client|https?://|curl|wget|python|java/|go-http|okhttp|libwww|perl|ruby|php/|node-fetch|axios)(?![a-z])",
+    re.IGNORECASE,
+)
+PREFETCH_HEADERS = ("purpose", "sec-purpose", "x-purpose", "x-moz")
+
+
+class NamedPatterns:
+    """First matching entry of an ordered (regex, name) list; names may use the match's groups."""
+
+    def __init__(self, entries: list[tuple[str, str]]) -> None:
+        self.entries = entries
+        self.patterns: dict[int, regex.Pattern[str]] = {}
+        self.checks: dict[int, regex.Pattern[str]] = {}
+        exact: list[tuple[str, str, str, str, str]] = []
+        relaxed: list[tuple[str, str, str, str, str]] = []
+        for index, (pattern, _) in enumerate(entries):
+            if PYTHON_ONLY.search(pattern):
+                relaxed.append((relax(pattern), "i", str(index), "", "-"))
+                self.checks[index] = regex.compile(pattern, regex.IGNORECASE)
+            else:
+                exact.append((pattern, "i", str(index), "", "-"))
+        self.exact = ua_parser_rs.DeviceExtractor(exact)
+        self.relaxed = ua_parser_rs.DeviceExtractor(relaxed) if relaxed else None
+
+    def name(self, ua: str) -> str | None:
+        best = len(self.entries)
+        if (hit := self.exact.extract(ua)) is not None:
+            best = int(hit.family)
+        if self.relaxed is not None and (hit := self.relaxed.extract(ua)) is not None:
+            for index in sorted(self.checks):
+                if int(hit.family) <= index < best and self.checks[index].search(ua):
+                    best = index
+                    break
+        if best == len(self.entries):
+            return None
+        template = self.entries[best][1]
+        if "\\g<" not in template and "$" not in template:
+            return template
+        m = self.pattern(best).search(ua)
+        return expand(template, m) if m else None
+
+    def pattern(self, index: int) -> regex.Pattern[str]:
+        if index not in self.patterns:
+            self.patterns[index] = regex.compile(self.entries[index][0], regex.IGNORECASE)
+        return self.patterns[index]
+
+
+def expand(template: str, m: regex.Match[str]) -> str:
+    name = re.sub(r"\\g<(\d+)>|\$(\d)", lambda g: m.group(int(g.group(1) or g.group(2))) or "", template)
+    return name.strip() or template
+
+
+def read_list(*parts: str) -> list[dict[str, Any]]:
+    path = resources.files("device_detector").joinpath("regexes", "upstream", *parts)
+    entries: list[dict[str, Any]] = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    return entries
+
+
+_named: NamedPatterns | None = None
+_lock = threading.Lock()
+
+
+def named_patterns() -> NamedPatterns:
+    global _named
+    if _named is None:
+        with _lock:
+            if _named is None:
+                entries = [(str(e["regex"]), str(e["name"])) for e in read_list("bots.yml")]
+                entries += [
+                    (str(e["regex"]), str(e["name"]))
+                    for e in read_list("client", "libraries.yml")
+                    if e["name"] not in HUMAN_LIBRARIES
+                ]
+                _named = NamedPatterns(entries)
+    return _named
+
+
+def bot_name(user_agent: str) -> str | None:
+    """Name of the bot behind a User-Agent, or None for what looks like a person's browser."""
+    ua = user_agent.strip()
+    if not ua or ua in ("-", "null", "undefined"):
+        return "Empty user agent"
+    if m := HEADLESS.search(ua):
+        return m.group()
+    if name := named_patterns().name(ua):
+        return name
+    if m := GENERIC.search(ua):
+        return m.group()
+    return None
+
+
+def is_prefetch(headers: Mapping[str, str]) -> bool:
+    """A speculative fetch (link prefetch, not a page anyone saw); headers keyed case-insensitively."""
+    for key, value in headers.items():
+        if key.lower() in PREFETCH_HEADERS and "prefetch" in value.lower() and "prerender" not in value.lower():
+            return True
+    return False
