@@ -1,12 +1,13 @@
 """Bot detection: crawlers, monitors, HTTP libraries, headless browsers, empty agents, prefetches.
 
 Named crawlers and libraries come from Matomo's DeviceDetector lists (read from the installed
-`device-detector` package) compiled into ua-parser's Rust extractor; a short generic net after
-them catches the unnamed rest.
+`device-detector` package) and the `crawler-user-agents` patterns, compiled into ua-parser's Rust
+extractor; a short generic net after them catches the unnamed rest.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Mapping
@@ -17,58 +18,74 @@ import regex
 import ua_parser_rs  # type: ignore[import-untyped]
 import yaml
 
-from collector.device_names import PYTHON_ONLY, relax
+from collector.device_names import BOUNDED, PYTHON_ONLY, relax
 
 # Libraries a person's own browser or app sends; not automation.
-HUMAN_LIBRARIES = frozenset({"Safari View Service", "Apple Core Media", "KaiOS Downloader", "Emacs"})
+# Libraries a person's own browser or app sends, and Matomo's catch-all, which flags phones too.
+HUMAN_LIBRARIES = frozenset({"Safari View Service", "Apple Core Media", "KaiOS Downloader", "Emacs", "Generic Bot"})
+# crawler-user-agents patterns that also name phones, apps people use, or an Android build id.
+HUMAN_PATTERNS = frozenset(
+    {"WhatsApp", r"AP3A\.240617\.008", "Sogou", "Butterfly", "Sonic", "Podimo", "Viber", "speedy", "Fluid",
+     "Chirp|gotosocial", r"Code\/1\.", "Expanse", r"008\/"}
+)
+# J2ME feature phones announce their Java runtime.
+FEATURE_PHONE = re.compile(r"MIDP|CLDC|SEMC-Java", re.IGNORECASE)
 
 HEADLESS = re.compile(r"HeadlessChrome|PhantomJS|SlimerJS|Chrome-Lighthouse|Puppeteer|Playwright|Selenium|jsdom")
 GENERIC = re.compile(
-    r"(?<![a-z])(?:[a-z0-9_-]*(?<!cu)bot|crawl\w*|spider|slurp|scrap\w*|fetcher|monitor\w*|checker|validator|"
-    r"http-?client|https?://|curl|wget|python|java/|go-http|okhttp|libwww|perl|ruby|php/|node-fetch|axios)(?![a-z])",
+    r"(?<![a-z])(?:[a-z0-9_-]*(?<!cu)bot|\w*crawl\w*|\w*spider|slurp|scrap\w*|fetcher|monitor\w*|checker|validator|"
+    r"http-?client|https?://|curl|wget|python|java/|go-http|okhttp|libwww|perl|php/|node-fetch|axios)(?![a-z])",
     re.IGNORECASE,
 )
 PREFETCH_HEADERS = ("purpose", "sec-purpose", "x-purpose", "x-moz")
 
 
 class NamedPatterns:
-    """First matching entry of an ordered (regex, name) list; names may use the match's groups."""
+    """First matching entry of an ordered (regex, name, case-insensitive) list.
 
-    def __init__(self, entries: list[tuple[str, str]]) -> None:
+    A name may use the match's groups; an empty name means the matched text itself.
+    """
+
+    def __init__(self, entries: list[tuple[str, str, bool]]) -> None:
         self.entries = entries
         self.patterns: dict[int, regex.Pattern[str]] = {}
         self.checks: dict[int, regex.Pattern[str]] = {}
-        exact: list[tuple[str, str, str, str, str]] = []
-        relaxed: list[tuple[str, str, str, str, str]] = []
-        for index, (pattern, _) in enumerate(entries):
+        exact: list[tuple[str, str | None, str, str, str]] = []
+        relaxed: list[tuple[str, str | None, str, str, str]] = []
+        for index, (pattern, _, fold) in enumerate(entries):
+            flag = "i" if fold else None
             if PYTHON_ONLY.search(pattern):
-                relaxed.append((relax(pattern), "i", str(index), "", "-"))
-                self.checks[index] = regex.compile(pattern, regex.IGNORECASE)
+                relaxed.append((relax(pattern), flag, str(index), "", "-"))
+                self.checks[index] = self.pattern(index)
             else:
-                exact.append((pattern, "i", str(index), "", "-"))
+                exact.append((pattern, flag, str(index), "", "-"))
         self.exact = ua_parser_rs.DeviceExtractor(exact)
         self.relaxed = ua_parser_rs.DeviceExtractor(relaxed) if relaxed else None
+        self.checked = sorted(self.checks)
 
     def name(self, ua: str) -> str | None:
         best = len(self.entries)
         if (hit := self.exact.extract(ua)) is not None:
             best = int(hit.family)
         if self.relaxed is not None and (hit := self.relaxed.extract(ua)) is not None:
-            for index in sorted(self.checks):
+            for index in self.checked:
                 if int(hit.family) <= index < best and self.checks[index].search(ua):
                     best = index
                     break
         if best == len(self.entries):
             return None
         template = self.entries[best][1]
-        if "\\g<" not in template and "$" not in template:
+        if template and "\\g<" not in template and "$" not in template:
             return template
         m = self.pattern(best).search(ua)
-        return expand(template, m) if m else None
+        if m is None:
+            return None
+        return expand(template, m) if template else m.group().strip(" ;/()+") or None
 
     def pattern(self, index: int) -> regex.Pattern[str]:
         if index not in self.patterns:
-            self.patterns[index] = regex.compile(self.entries[index][0], regex.IGNORECASE)
+            pattern, _, fold = self.entries[index]
+            self.patterns[index] = regex.compile(pattern, regex.IGNORECASE if fold else 0)
         return self.patterns[index]
 
 
@@ -92,11 +109,16 @@ def named_patterns() -> NamedPatterns:
     if _named is None:
         with _lock:
             if _named is None:
-                entries = [(str(e["regex"]), str(e["name"])) for e in read_list("bots.yml")]
-                entries += [
-                    (str(e["regex"]), str(e["name"]))
-                    for e in read_list("client", "libraries.yml")
+                entries = [
+                    (BOUNDED.format(e["regex"]), str(e["name"]), True)
+                    for e in read_list("bots.yml") + read_list("client", "libraries.yml")
                     if e["name"] not in HUMAN_LIBRARIES
+                ]
+                crawlers = resources.files("crawleruseragents").joinpath("crawler-user-agents.json")
+                entries += [
+                    (e["pattern"], "", False)
+                    for e in json.loads(crawlers.read_text(encoding="utf-8"))
+                    if e["pattern"] not in HUMAN_PATTERNS
                 ]
                 _named = NamedPatterns(entries)
     return _named
@@ -109,6 +131,8 @@ def bot_name(user_agent: str) -> str | None:
         return "Empty user agent"
     if m := HEADLESS.search(ua):
         return m.group()
+    if FEATURE_PHONE.search(ua):
+        return None
     if name := named_patterns().name(ua):
         return name
     if m := GENERIC.search(ua):

@@ -28,6 +28,7 @@ TV_FILE = "televisions.yml"
 # Constructs the Rust engine lacks; such branches run through the `regex` module instead.
 PYTHON_ONLY = re.compile(r"\(\?<?[=!]|\(\?>|(?<!\\)[*+?}][+]")
 GROUP_REF = re.compile(r"\\g<(\d+)>|\$(\d)")
+ASCII = {r"\d": "0-9", r"\w": "A-Za-z0-9_", r"\s": " \\t"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +64,11 @@ class RuleSet:
         for index, rule in enumerate(rules):
             for branch in split_branches(rule.regex):
                 if PYTHON_ONLY.search(branch):
-                    relaxed.append((BOUNDED.format(relax(branch)), "i", str(index), "", "-"))
+                    relaxed.append((BOUNDED.format(ascii_classes(relax(branch))), "i", str(index), "", "-"))
                     check = regex.compile(BOUNDED.format(branch), regex.IGNORECASE)
                     self.checks.setdefault(index, []).append(check)
                 else:
-                    exact.append((BOUNDED.format(branch), "i", str(index), "", "-"))
+                    exact.append((BOUNDED.format(ascii_classes(branch)), "i", str(index), "", "-"))
         self.exact = ua_parser_rs.DeviceExtractor(exact) if exact else None
         self.relaxed = ua_parser_rs.DeviceExtractor(relaxed) if relaxed else None
         self.checked = sorted(self.checks)
@@ -144,6 +145,30 @@ def closing_paren(pattern: str, start: int) -> int:
                 return i
         i += 1
     return len(pattern) - 1
+
+
+def ascii_classes(pattern: str) -> str:
+    """`\\d`, `\\w`, `\\s` as ASCII classes: agents are ASCII and Unicode classes make Rust's automata large."""
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            pair = pattern[i : i + 2]
+            inner = ASCII.get(pair)
+            out.append(pair if inner is None else inner if in_class else f"[{inner}]")
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "^":
+                out.append("[^")
+                i += 2
+                continue
+        out.append(char)
+        i += 1
+    return "".join(out)
 
 
 def split_branches(pattern: str) -> list[str]:

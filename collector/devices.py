@@ -97,13 +97,20 @@ def detect(user_agent: str, hints: Mapping[str, str] | None = None) -> Device:
     if bots.is_prefetch(ch):
         return Device(is_bot=True, bot_name="Prefetch")
     parsed = resolver()(ua, Domain.ALL)
-    spider = parsed.device is not None and parsed.device.family == "Spider"
-    name = bots.bot_name(ua)
-    if name is not None or spider:
-        family = parsed.user_agent.family if parsed.user_agent else None
-        return Device(is_bot=True, bot_name=name or (family if family != "Other" else "Spider"))
     os_name, os_version = operating_system(parsed, ch)
     browser_name, browser_version = browser_of(parsed, ch)
+    name = bots.bot_name(ua)
+    if name is None and parsed.device is not None and parsed.device.family == "Spider":
+        name = browser_name or "Spider"
+    if name is not None:
+        return Device(
+            os_name=os_name,
+            os_version=os_version,
+            browser_name=browser_name,
+            browser_version=browser_version,
+            is_bot=True,
+            bot_name=name,
+        )
     brand, code = uap_device(parsed)
     model_hint = ch.get("sec-ch-ua-model") or None
     hardware = device_names.lookup(with_model(ua, model_hint) if model_hint else ua)
