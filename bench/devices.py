@@ -29,7 +29,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from collector import devices  # noqa: E402
+from collector import devices
 
 CORPORA = ROOT / "bench" / "corpora"
 UAP = CORPORA / "uap-core" / "usr" / "share" / "uap-core" / "tests"
@@ -38,10 +38,22 @@ GENERIC = {"generic", "generic_android", "generic_android_tablet", "generic_inet
 
 # Spelling differences between the projects' names for the same thing, compared after folding.
 ALIASES = {
-    "macosx": "macos", "mac": "macos", "chromeos": "chromeos", "microsoftedge": "edge", "samsungbrowser": "samsunginternet",
-    "chromewebview": "chromemobilewebview", "androidwebview": "chromemobilewebview", "miuibrowser": "miuibrowser",
-    "internetexplorer": "ie", "iemobile": "iemobile", "firefoxios": "firefoxios", "chromeios": "chromemobileios",
-    "operamini": "operamini", "ucbrowser": "ucbrowser", "blackberryos": "blackberryos", "gnulinux": "linux",
+    "macosx": "macos",
+    "mac": "macos",
+    "chromeos": "chromeos",
+    "microsoftedge": "edge",
+    "samsungbrowser": "samsunginternet",
+    "chromewebview": "chromemobilewebview",
+    "androidwebview": "chromemobilewebview",
+    "miuibrowser": "miuibrowser",
+    "internetexplorer": "ie",
+    "iemobile": "iemobile",
+    "firefoxios": "firefoxios",
+    "chromeios": "chromemobileios",
+    "operamini": "operamini",
+    "ucbrowser": "ucbrowser",
+    "blackberryos": "blackberryos",
+    "gnulinux": "linux",
 }
 
 Record = dict[str, Any]
@@ -168,8 +180,15 @@ def crawler_cases() -> list[Case]:
 def ours(ua: str, hints: Mapping[str, str] | None) -> Record:
     d = devices.detect(ua, hints)
     return {
-        "bot": d.is_bot, "type": d.device_type, "brand": d.device_brand, "model": d.device_model, "code": d.device_code,
-        "os": d.os_name, "os_version": d.os_version, "browser": d.browser_name, "browser_version": d.browser_version,
+        "bot": d.is_bot,
+        "type": d.device_type,
+        "brand": d.device_brand,
+        "model": d.device_model,
+        "code": d.device_code,
+        "os": d.os_name,
+        "os_version": d.os_version,
+        "browser": d.browser_name,
+        "browser_version": d.browser_version,
     }
 
 
@@ -185,39 +204,51 @@ def uap_candidate() -> Callable[[str, Mapping[str, str] | None], Record]:
         dev, os, agent = r.device, r.os, r.user_agent
         return {
             "bot": bool(dev and dev.family == "Spider"),
-            "brand": dev.brand if dev else None, "code": dev.model if dev else None,
-            "os": os.family if os else None, "os_version": os.major if os else None,
-            "browser": agent.family if agent else None, "browser_version": agent.major if agent else None,
+            "brand": dev.brand if dev else None,
+            "code": dev.model if dev else None,
+            "os": os.family if os else None,
+            "os_version": os.major if os else None,
+            "browser": agent.family if agent else None,
+            "browser_version": agent.major if agent else None,
         }
 
     return parse
 
 
 def user_agents_candidate() -> Callable[[str, Mapping[str, str] | None], Record]:
-    import user_agents
+    import user_agents  # type: ignore[import-untyped]
 
     def parse(ua: str, hints: Mapping[str, str] | None) -> Record:
         u = user_agents.parse(ua)
         kind = "mobile" if u.is_mobile else "tablet" if u.is_tablet else "desktop" if u.is_pc else None
         return {
-            "bot": u.is_bot, "type": kind, "brand": u.device.brand, "code": u.device.model,
-            "os": u.os.family, "os_version": major(u.os.version_string),
-            "browser": u.browser.family, "browser_version": major(u.browser.version_string),
+            "bot": u.is_bot,
+            "type": kind,
+            "brand": u.device.brand,
+            "code": u.device.model,
+            "os": u.os.family,
+            "os_version": major(u.os.version_string),
+            "browser": u.browser.family,
+            "browser_version": major(u.browser.version_string),
         }
 
     return parse
 
 
 def device_detector_candidate() -> Callable[[str, Mapping[str, str] | None], Record]:
-    from device_detector import DeviceDetector
+    from device_detector import DeviceDetector  # type: ignore[import-untyped]
 
     def parse(ua: str, hints: Mapping[str, str] | None) -> Record:
         d = DeviceDetector(ua, headers=dict(hints) if hints else None, check_cache=False).parse()
         kind = str(d.device_type() or "")
         return {
-            "bot": d.is_bot() or d.client_type() == "library", "type": devices.KINDS.get(kind.lower()),
-            "brand": d.device_brand(), "model": d.device_model(), "os": d.os_name(),
-            "os_version": major(d.os_version()), "browser": d.client_name() if d.client_type() == "browser" else None,
+            "bot": d.is_bot() or d.client_type() == "library",
+            "type": devices.KINDS.get(kind.lower()),
+            "brand": d.device_brand(),
+            "model": d.device_model(),
+            "os": d.os_name(),
+            "os_version": major(d.os_version()),
+            "browser": d.client_name() if d.client_type() == "browser" else None,
             "browser_version": major(d.client_version()),
         }
 
@@ -276,7 +307,9 @@ def cache_timing() -> None:
     for c in corpus:
         detector.detect(c.ua, c.hints)
     hit = (time.perf_counter() - start) / len(corpus)
-    print(f"\nDetector over all uap-core agents: miss {miss * 1e6:.0f} µs, hit {hit * 1e6:.2f} µs, hit rate {detector.hit_rate:.2f}")
+    print(
+        f"\nDetector over all uap-core agents: miss {miss * 1e6:.0f} µs, hit {hit * 1e6:.2f} µs, hit rate {detector.hit_rate:.2f}"
+    )
 
 
 def main() -> None:

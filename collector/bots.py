@@ -12,10 +12,10 @@ import re
 import threading
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import regex
-import ua_parser_rs  # type: ignore[import-untyped]
+import ua_parser_rs
 import yaml
 
 from collector.device_names import BOUNDED, PYTHON_ONLY, relax
@@ -25,8 +25,21 @@ from collector.device_names import BOUNDED, PYTHON_ONLY, relax
 HUMAN_LIBRARIES = frozenset({"Safari View Service", "Apple Core Media", "KaiOS Downloader", "Emacs", "Generic Bot"})
 # crawler-user-agents patterns that also name phones, apps people use, or an Android build id.
 HUMAN_PATTERNS = frozenset(
-    {"WhatsApp", r"AP3A\.240617\.008", "Sogou", "Butterfly", "Sonic", "Podimo", "Viber", "speedy", "Fluid",
-     "Chirp|gotosocial", r"Code\/1\.", "Expanse", r"008\/"}
+    {
+        "WhatsApp",
+        r"AP3A\.240617\.008",
+        "Sogou",
+        "Butterfly",
+        "Sonic",
+        "Podimo",
+        "Viber",
+        "speedy",
+        "Fluid",
+        "Chirp|gotosocial",
+        r"Code\/1\.",
+        "Expanse",
+        r"008\/",
+    }
 )
 # J2ME feature phones announce their Java runtime.
 FEATURE_PHONE = re.compile(r"MIDP|CLDC|SEMC-Java", re.IGNORECASE)
@@ -50,10 +63,10 @@ class NamedPatterns:
         self.entries = entries
         self.patterns: dict[int, regex.Pattern[str]] = {}
         self.checks: dict[int, regex.Pattern[str]] = {}
-        exact: list[tuple[str, str | None, str, str, str]] = []
-        relaxed: list[tuple[str, str | None, str, str, str]] = []
+        exact: list[tuple[str, Literal["i"] | None, str | None, str | None, str | None]] = []
+        relaxed: list[tuple[str, Literal["i"] | None, str | None, str | None, str | None]] = []
         for index, (pattern, _, fold) in enumerate(entries):
-            flag = "i" if fold else None
+            flag: Literal["i"] | None = "i" if fold else None
             if PYTHON_ONLY.search(pattern):
                 relaxed.append((relax(pattern), flag, str(index), "", "-"))
                 self.checks[index] = self.pattern(index)
@@ -124,8 +137,11 @@ def named_patterns() -> NamedPatterns:
     return _named
 
 
-def bot_name(user_agent: str) -> str | None:
-    """Name of the bot behind a User-Agent, or None for what looks like a person's browser."""
+def bot_name(user_agent: str, generic: bool = True) -> str | None:
+    """Name of the bot behind a User-Agent, or None for what looks like a person's browser.
+
+    generic=False skips the unnamed net (words like "bot"), for agents already known to name a phone.
+    """
     ua = user_agent.strip()
     if not ua or ua in ("-", "null", "undefined"):
         return "Empty user agent"
@@ -135,7 +151,7 @@ def bot_name(user_agent: str) -> str | None:
         return None
     if name := named_patterns().name(ua):
         return name
-    if m := GENERIC.search(ua):
+    if generic and (m := GENERIC.search(ua)):
         return m.group()
     return None
 

@@ -12,10 +12,10 @@ import re
 import threading
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import regex
-import ua_parser_rs  # type: ignore[import-untyped]
+import ua_parser_rs
 import yaml
 
 # Same guard the database is written for: a rule only matches at the start of a token.
@@ -59,8 +59,8 @@ class RuleSet:
         self.rules = rules
         self.compiled: dict[int, regex.Pattern[str]] = {}
         self.checks: dict[int, list[regex.Pattern[str]]] = {}
-        exact: list[tuple[str, str, str, str, str]] = []
-        relaxed: list[tuple[str, str, str, str, str]] = []
+        exact: list[tuple[str, Literal["i"] | None, str | None, str | None, str | None]] = []
+        relaxed: list[tuple[str, Literal["i"] | None, str | None, str | None, str | None]] = []
         for index, rule in enumerate(rules):
             for branch in split_branches(rule.regex):
                 if PYTHON_ONLY.search(branch):
@@ -241,10 +241,9 @@ class Database:
             return None
         rule, model = found
         kind = rule.kind
-        if rule.models:
-            if (hit := self.model_rules(rule).match(ua)) is not None:
-                rule, model = hit
-                kind = rule.kind or kind
+        if rule.models and (hit := self.model_rules(rule).match(ua)) is not None:
+            rule, model = hit
+            kind = rule.kind or kind
         return Hardware(rule.brand if rule.brand != "Unknown" else None, model or None, kind)
 
     def model_rules(self, rule: Rule) -> RuleSet:

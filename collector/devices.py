@@ -99,7 +99,9 @@ def detect(user_agent: str, hints: Mapping[str, str] | None = None) -> Device:
     parsed = resolver()(ua, Domain.ALL)
     os_name, os_version = operating_system(parsed, ch)
     browser_name, browser_version = browser_of(parsed, ch)
-    name = bots.bot_name(ua)
+    model_hint = ch.get("sec-ch-ua-model") or None
+    hardware = device_names.lookup(with_model(ua, model_hint) if model_hint else ua)
+    name = bots.bot_name(ua, generic=hardware is None or hardware.brand is None)
     if name is None and parsed.device is not None and parsed.device.family == "Spider":
         name = browser_name or "Spider"
     if name is not None:
@@ -112,8 +114,6 @@ def detect(user_agent: str, hints: Mapping[str, str] | None = None) -> Device:
             bot_name=name,
         )
     brand, code = uap_device(parsed)
-    model_hint = ch.get("sec-ch-ua-model") or None
-    hardware = device_names.lookup(with_model(ua, model_hint) if model_hint else ua)
     if model_hint:
         code = model_hint
     model = kind = None
@@ -144,7 +144,12 @@ def form_factor(ua: str, kind: str | None, os_name: str | None, ch: Mapping[str,
     if CAR.search(ua):
         return "car"
     if kind is not None:
-        if kind == "mobile" and os_name == "Android" and "mobile" not in ua.lower() and ch.get("sec-ch-ua-mobile") != "?1":
+        if (
+            kind == "mobile"
+            and os_name == "Android"
+            and "mobile" not in ua.lower()
+            and ch.get("sec-ch-ua-mobile") != "?1"
+        ):
             return "tablet"
         return kind
     if TABLET.search(ua):
@@ -273,7 +278,7 @@ def hints_from_snippet(ch: Mapping[str, object]) -> dict[str, str]:
         items = [v for v in versions if isinstance(v, dict) and isinstance(v.get("brand"), str)]
         if items:
             out["Sec-CH-UA-Full-Version-List"] = ", ".join(
-                f'{quote(str(v["brand"]))};v={quote(str(v.get("version", "")))}' for v in items
+                f"{quote(str(v['brand']))};v={quote(str(v.get('version', '')))}" for v in items
             )
     return out
 
