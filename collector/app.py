@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 
 import anyio.to_thread
@@ -15,6 +16,8 @@ from starlette.routing import Route
 
 from collector import store
 from collector.admin import AdminServer
+from collector.devices import Detector
+from collector.devices import warm as warm_devices
 from collector.ingest import Ingest
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
@@ -34,6 +37,7 @@ class Live:
     runtime: Runtime | None = None
     writer: Writer | None = None
     ingest: Ingest | None = None
+    devices: Detector | None = None
 
 
 def create_app(
@@ -50,15 +54,17 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         rt = runtime or open_runtime(settings)
+        devices = Detector()
+        warming = threading.Thread(target=warm_devices, name="collector-warm-devices", daemon=True)
+        warming.start()
         writer = Writer(rt.con, settings.writer_batch_events, settings.writer_linger_ms)
-        kwargs = {"detector": detector} if detector is not None else {}
-        pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, **kwargs)
+        pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, detector or devices.detect)
         ingest = Ingest(settings, pipeline, writer)
         admin = AdminServer(settings, rt.con)
         writer.start()
         await admin.start()
         maintenance = asyncio.create_task(_maintain(rt))
-        live.runtime, live.writer, live.ingest = rt, writer, ingest
+        live.runtime, live.writer, live.ingest, live.devices = rt, writer, ingest, devices
         app.state.live = live
         log.info("collector ready", extra={"sites": [s.domain for s in settings.sites]})
         try:
