@@ -6,8 +6,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from collector import devices
 from collector.access import Access
+from collector.devices import Detector
 from collector.ingest import Ingest
 from collector.writer import _BUCKETS as COMMIT_BUCKETS_MS
 from collector.writer import Writer
@@ -45,24 +45,12 @@ class Exposition:
         return "\n".join(self.lines) + "\n"
 
 
-def device_cache() -> tuple[int, int] | None:
-    """(hits, misses) of the device detector's cache.
-
-    Hook for the device detector: a module-level `cache_counts() -> (hits, misses)` in collector.devices
-    is used when present; otherwise the lru_cache of the first version is read.
-    """
-    counts: Any = getattr(devices, "cache_counts", None)
-    if callable(counts):
-        hits, misses = counts()
-        return int(hits), int(misses)
-    info: Any = getattr(getattr(devices, "_detect", None), "cache_info", None)
-    if callable(info):
-        stats = info()
-        return int(stats.hits), int(stats.misses)
-    return None
-
-
-def render(ingest: Ingest | None, writer: Writer | None, access: Access | None) -> str:
+def render(
+    ingest: Ingest | None,
+    writer: Writer | None,
+    access: Access | None,
+    devices: Detector | None = None,
+) -> str:
     out = Exposition()
     if ingest is not None:
         out.family(
@@ -105,9 +93,8 @@ def render(ingest: Ingest | None, writer: Writer | None, access: Access | None) 
         out.lines.extend(f"{name}_bucket{_labels(**labels)} {_number(v)}" for labels, v in samples)
         out.lines.append(f"{name}_sum {_number(stats.commit_ms_total / 1000)}")
         out.lines.append(f"{name}_count {stats.batches}")
-    cache = device_cache()
-    if cache is not None:
-        hits, misses = cache
+    if devices is not None:
+        hits, misses = devices.hits, devices.misses
         out.family(
             "collector_device_cache_hits_total", "counter", "Device detections answered from cache.", [({}, hits)]
         )
