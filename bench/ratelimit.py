@@ -17,10 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import ingest as base  # noqa: E402
+import ingest as base
 
-from collector.ratelimit import RateLimits  # noqa: E402
-from collector.settings import load_settings  # noqa: E402
+from collector.ratelimit import RateLimits
+from collector.settings import load_settings
 
 OFF = "rate_limit_client_per_second = 0\nrate_limit_site_per_second = 0\n"
 # On, but far above what one machine can send, so every request pays for the checks and none is refused.
