@@ -3,9 +3,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import httpx
+import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -74,5 +77,42 @@ def test_the_real_server_names_no_software_or_version(tmp_path: Path) -> None:
             assert "server" not in r.headers, path
             assert "uvicorn" not in r.text.lower() and "starlette" not in r.text.lower(), path
             assert r.headers["x-content-type-options"] == "nosniff"
+    finally:
+        server.stop()
+
+
+DEMO_CONFIG = """
+[[sites]]
+domain = "localhost"
+origins = ["http://127.0.0.1:{port}"]
+k_anonymity = 1
+"""
+BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+
+
+def test_demo_page_works_under_its_policy_in_chromium(tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Chromium is needed (Debian package chromium)"
+    config = tmp_path / "collector.toml"
+    server = ServerProcess(config, tmp_path / "data")
+    config.write_text(DEMO_CONFIG.format(port=server.port), encoding="utf-8")
+    server.start()
+    try:
+        browser = subprocess.run(
+            [
+                chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                f"--user-agent={BROWSER_UA}", f"--user-data-dir={tmp_path / 'profile'}",
+                "--enable-logging=stderr", "--v=0", "--virtual-time-budget=3000", "--dump-dom", f"{server.url}/",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )  # fmt: skip
+        assert "collector is running" in browser.stdout
+        violations = [line for line in browser.stderr.splitlines() if "Content Security Policy" in line]
+        assert violations == [], "the demo page's own policy blocks part of it"
+        status = orjson.loads(server.run("status", "--json").stdout)
+        assert status["sites"][0]["events"] == 1, "the snippet ran and its beacon was allowed to connect"
     finally:
         server.stop()
