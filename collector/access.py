@@ -8,6 +8,7 @@ allowed or not; a call with no token at all is refused without a row (nothing to
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from collector import store
 from collector.auth import AuthError, Principal, TokenIndex, audit, authorize
 
+log = logging.getLogger("collector.access")
 INVALID_TOKEN = "(invalid token)"
 
 
@@ -41,6 +43,10 @@ class Access:
 
     async def record(self, token_name: str, action: str, site: str | None, target: str | None, outcome: str) -> None:
         self.outcomes[outcome] += 1
+        if outcome != "allowed":
+            log.warning(
+                "api call refused", extra={"token": token_name, "action": action, "site": site, "outcome": outcome}
+            )
         try:
             await anyio.to_thread.run_sync(self._insert, token_name, action, site, target, outcome)
         except duckdb.Error as exc:

@@ -7,6 +7,7 @@ Creating and revoking are themselves written to audit_log, as the local administ
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from collector.auth import SCOPES, audit, create_token, list_tokens, revoke_toke
 from collector.ops import OpError, op
 from collector.settings import Settings
 
+log = logging.getLogger("collector.tokens")
 LOCAL_ADMIN = "(local admin)"
 Run = Callable[[Settings, str, dict[str, Any]], Any]
 
@@ -37,6 +39,7 @@ def token_create(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[
     except ValueError as exc:
         raise OpError(str(exc)) from None
     audit(con, LOCAL_ADMIN, "token.create", None, token_id, "ok")
+    log.info("token created", extra={"token": name, "id": token_id, "scopes": sorted(set(scopes)), "sites": sites})
     return {"id": token_id, "name": name, "scopes": sorted(set(scopes)), "sites": sites, "token": token}
 
 
@@ -53,6 +56,7 @@ def token_revoke(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[
         raise OpError(f"no active token is named or has the id {which!r}")
     for token_id in revoked:
         audit(con, LOCAL_ADMIN, "token.revoke", None, token_id, "ok")
+        log.info("token revoked", extra={"id": token_id})
     return {"revoked": revoked}
 
 

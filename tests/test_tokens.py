@@ -40,7 +40,20 @@ def test_token_lifecycle_through_a_running_server_then_on_the_file(tmp_path: Pat
         assert everything.stdout.splitlines()[0].split()[2:5] == ["(invalid", "token)", "GET"]
         assert len(everything.stdout.splitlines()) == 2
     finally:
-        server.stop()
+        log = server.stop()
+    lines = [orjson.loads(line) for line in log.splitlines()]
+    assert {"msg": "token created", "token": "prom"}.items() <= next(
+        x for x in lines if x["msg"] == "token created"
+    ).items()
+    refused = next(x for x in lines if x["msg"] == "api call refused")
+    assert (refused["token"], refused["action"], refused["outcome"]) == (
+        "(invalid token)",
+        "GET /metrics",
+        "denied 401",
+    )
+    client_lines = [line for line in log.splitlines() if '"msg":"listening"' not in line]
+    assert not any("127.0.0.1" in line for line in client_lines), "no client address in the logs"
+    assert token.split("_", 2)[2] not in log, "no secret in the logs"
 
     # The server is gone: the same commands open the database file themselves.
     args = ["--config", str(config), "--data-dir", str(tmp_path / "data")]
