@@ -10,10 +10,12 @@ from typing import Any
 import orjson
 
 from collector import admin
+from collector.journal import Journal
 from collector.keys import KeyFileError, load_keys
 from collector.ops import OpError, run_op
 from collector.settings import ConfigError, Settings, load_settings
 from collector.store import StoreError, migrate, open_database
+from collector.writer import Sealer, replay
 
 Handler = Callable[[Settings, argparse.Namespace], int]
 
@@ -25,9 +27,16 @@ def run_anywhere(settings: Settings, name: str, args: dict[str, Any]) -> Any:
     except admin.ServerUnavailable:
         pass
     keys = load_keys(settings.key_path, create=False) if settings.encrypt else None
-    con = open_database(settings.database_path, keys.database_key if keys else None)
+    key = keys.database_key if keys else None
+    con = open_database(settings.database_path, key)
     try:
         migrate(con)
+        if settings.journal_path.exists():
+            journal = Journal(settings.journal_path)
+            try:
+                replay(con, journal, Sealer(key))  # events acknowledged before an unclean stop
+            finally:
+                journal.close()
         return run_op(name, con, settings, args)
     finally:
         con.close()
