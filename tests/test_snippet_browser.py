@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 from playwright.sync_api import Request as BrowserRequest
 
 from collector.devices import detect
-from collector.settings import Site
+from collector.snippet import load_snippet, tag
 from tests.conftest import SITE, LiveServer, make_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -39,7 +40,9 @@ REDUCED_ANDROID_UA = (
     "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Mobile Safari/537.36"
 )
 HIDE_WEBDRIVER = "Object.defineProperty(Navigator.prototype, 'webdriver', {get: () => false, configurable: true})"
-WATCH_REJECTIONS = "window.__rejections = []; addEventListener('unhandledrejection', e => __rejections.push(String(e.reason)))"
+WATCH_REJECTIONS = (
+    "window.__rejections = []; addEventListener('unhandledrejection', e => __rejections.push(String(e.reason)))"
+)
 STUB = "window.collector = window.collector || function(){(collector.q = collector.q || []).push(arguments)};"
 
 
@@ -139,9 +142,7 @@ def site() -> Iterator[SitePages]:
 @pytest.fixture(scope="module")
 def collector(site: SitePages, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     settings = make_settings(tmp_path_factory.mktemp("snippet"))
-    sites = tuple(
-        replace(s, origins=(*s.origins, site.origin)) if s.domain == SITE else s for s in settings.sites
-    )
+    sites = tuple(replace(s, origins=(*s.origins, site.origin)) if s.domain == SITE else s for s in settings.sites)
     live = LiveServer(replace(settings, sites=sites)).start()
     site.collector_url = live.url
     yield live
@@ -244,7 +245,12 @@ def test_android_client_hints_name_the_model_a_reduced_user_agent_hides(
     tab.page.goto(site.origin + "/android/")
     (row,) = tab.rows(EVENT_COLUMNS, ["/android/%"], 1)
     assert row[6:9] == ("mobile", "Pixel 7", "Android")
-    assert tab.sent()[0]["ch"] == {"model": "Pixel 7", "platform": "Android", "platformVersion": "14.0.0", "mobile": True}
+    assert tab.sent()[0]["ch"] == {
+        "model": "Pixel 7",
+        "platform": "Android",
+        "platformVersion": "14.0.0",
+        "mobile": True,
+    }
     assert detect(REDUCED_ANDROID_UA, {}).device_model != "Pixel 7"  # the UA alone does not name it
 
 
@@ -454,3 +460,20 @@ def test_fetch_keepalive_is_the_fallback_and_a_failing_collector_stays_silent(
     down.page.evaluate("collector('event', 'x')")
     down.page.wait_for_timeout(200)
     assert len(down.sent()) == 2  # tried; the failures reach neither the console nor the page (checked at teardown)
+
+
+def test_the_printed_tag_with_its_integrity_hash_loads_and_counts(
+    open_tab: OpenTab, site: SitePages, collector: LiveServer
+) -> None:
+    printed = tag(load_snippet(), collector.url, SITE)
+    local = printed.replace("></script>", " data-allow-local></script>")
+    site.pages["/sri/"] = f"<!doctype html><title>sri</title>{local}"
+    wrong = re.sub(r'integrity="sha384-[^"]+"', f'integrity="sha384-{"A" * 64}"', local)
+    site.pages["/sri-tampered/"] = f"<!doctype html><title>sri</title>{wrong}"
+    tab = open_tab()
+    tab.page.goto(site.origin + "/sri/")
+    tab.rows(EVENT_COLUMNS, ["/sri/%"], 1)
+    tab.page.goto(site.origin + "/sri-tampered/")
+    tab.page.wait_for_timeout(200)
+    assert tab.page.evaluate("typeof window.collector") == "undefined"  # the browser refused the script
+    assert [urlsplit(s["u"]).path for s in tab.sent()] == ["/sri/"]
