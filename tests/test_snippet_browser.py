@@ -95,10 +95,15 @@ class Tab:
     requests: list[BrowserRequest] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def sent(self) -> list[dict[str, Any]]:
-        """The bodies the snippet sent to the collector, in order."""
+    def sent(self, at_least: int = 0, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The bodies the snippet sent to the collector, in order; waits until `at_least` were seen."""
         api = self.collector.url + "/api/event"
-        return [json.loads(r.post_data or "") for r in self.requests if r.url == api]
+        deadline = time.monotonic() + timeout
+        while True:
+            bodies = [json.loads(r.post_data or "") for r in self.requests if r.url == api]
+            if len(bodies) >= at_least or time.monotonic() > deadline:
+                return bodies
+            self.page.wait_for_timeout(25)  # request events reach Python only while Playwright runs
 
     def assert_quiet(self) -> None:
         """Errors never reach the page: no uncaught exception, no unhandled promise rejection."""
@@ -212,7 +217,7 @@ def test_desktop_pageview_lands_with_path_screen_language_and_time_zone(open_tab
     assert (name, path, w, h, language, tz) == ("pageview", "/desktop/home", 1920, 1080, "de-DE", "Europe/Berlin")
     assert (kind, os_name, consented, anonymous, props) == ("desktop", "Linux", False, False, None)
     assert visitor is not None  # the cookieless daily hash
-    (sent,) = tab.sent()
+    (sent,) = tab.sent(1)
     assert sent["u"] == site.origin + "/desktop/home?utm_source=news&gclid=abc"
     assert sent["ch"]["platform"] == "Linux" and "brands" not in sent["ch"]
     assert "id" not in sent and "gpc" not in sent
@@ -245,7 +250,7 @@ def test_android_client_hints_name_the_model_a_reduced_user_agent_hides(
     tab.page.goto(site.origin + "/android/")
     (row,) = tab.rows(EVENT_COLUMNS, ["/android/%"], 1)
     assert row[6:9] == ("mobile", "Pixel 7", "Android")
-    assert tab.sent()[0]["ch"] == {
+    assert tab.sent(1)[0]["ch"] == {
         "model": "Pixel 7",
         "platform": "Android",
         "platformVersion": "14.0.0",
@@ -262,7 +267,7 @@ def test_iphone_without_user_agent_data_is_counted_with_the_device_from_the_user
     tab.page.goto(site.origin + "/iphone/")
     (row,) = tab.rows(EVENT_COLUMNS, ["/iphone/%"], 1)
     assert row[6] == "mobile" and row[8] == "iOS"
-    assert "ch" not in tab.sent()[0]
+    assert "ch" not in tab.sent(1)[0]
 
 
 def test_spa_navigation_counts_each_new_page_once(open_tab: OpenTab, site: SitePages) -> None:
@@ -290,7 +295,7 @@ def test_spa_navigation_counts_each_new_page_once(open_tab: OpenTab, site: SiteP
     rows = tab.rows(EVENT_COLUMNS, ["/spa/%"], 7)
     paths = ["/spa/start", "/spa/a", "/spa/b", "/spa/c", "/spa/b", "/spa/renamed", "/spa/renamed"]
     assert sorted(r[1] for r in rows) == sorted(paths)
-    assert [urlsplit(s["u"]).path for s in tab.sent()] == [*paths[:6], "/away", "/spa/renamed"]
+    assert [urlsplit(s["u"]).path for s in tab.sent(8)] == [*paths[:6], "/away", "/spa/renamed"]
     documents = [urlsplit(r.url).path for r in tab.requests if r.resource_type == "document"]
     assert documents == ["/spa/start", "/away"]  # the last view came from the cache, not a reload
     assert tab.sent()[1]["r"] == site.origin + "/spa/start"  # an SPA view's referrer is the previous page
@@ -308,7 +313,7 @@ def test_custom_events_with_props_and_calls_queued_before_load(open_tab: OpenTab
         ("purchase", {"currency": "EUR", "value": "19.90"}),
         ("signup", {"plan": "pro", "seats": "3"}),
     ]
-    assert [s.get("n") for s in tab.sent()] == [None, "signup", "purchase"]  # page view first, then the queue
+    assert [s.get("n") for s in tab.sent(3)] == [None, "signup", "purchase"]  # page view first, then the queue
 
 
 def _assert_anonymous(tab: Tab, site: SitePages, prefix: str) -> None:
@@ -319,7 +324,7 @@ def _assert_anonymous(tab: Tab, site: SitePages, prefix: str) -> None:
         (prefix + "1", None, False, True),
         (prefix + "2", None, False, True),
     ]
-    for sent in tab.sent():
+    for sent in tab.sent(2):
         assert sent["gpc"] is True and "id" not in sent and "ch" not in sent
 
 
@@ -369,7 +374,7 @@ def test_consent_gives_a_first_party_id_and_withdrawal_removes_it(open_tab: Open
     visitors = {path: {r[9] for r in rows if r[1] == path} for path in ("/consent/1", "/consent/2", "/consent/3")}
     assert len(visitors["/consent/2"]) == 1  # the same visitor across loads
     assert visitors["/consent/2"].isdisjoint(visitors["/consent/1"] | visitors["/consent/3"])
-    assert [s.get("id") for s in tab.sent()] == [None, stored, stored, None]
+    assert [s.get("id") for s in tab.sent(4)] == [None, stored, stored, None]
     assert tab.context.cookies() == []
     # The raw id reaches no column (the whole row as text, which does hold the path).
     whole_row = "SELECT count(*) FROM events AS e WHERE CAST(e AS VARCHAR) LIKE '%' || ? || '%'"
@@ -395,6 +400,7 @@ def test_the_page_talks_to_no_host_but_the_collector(open_tab: OpenTab, site: Si
         "collector('consent', true); collector('event', 'click', {to: 'x'}); history.pushState({}, '', '/hosts/2')"
     )
     tab.rows(EVENT_COLUMNS, ["/hosts/%"], 3)
+    assert len(tab.sent(3)) == 3
     assert _origins(tab.requests) == {site.origin, collector.url}
     to_collector = {urlsplit(r.url).path for r in tab.requests if r.url.startswith(collector.url)}
     assert to_collector == {"/js/collector.js", "/api/event"}
@@ -459,7 +465,7 @@ def test_fetch_keepalive_is_the_fallback_and_a_failing_collector_stays_silent(
     down.page.goto(site.origin + "/fetch-down/")
     down.page.evaluate("collector('event', 'x')")
     down.page.wait_for_timeout(200)
-    assert len(down.sent()) == 2  # tried; the failures reach neither the console nor the page (checked at teardown)
+    assert len(down.sent(2)) == 2  # tried; the failures reach neither the console nor the page (checked at teardown)
 
 
 def test_the_printed_tag_with_its_integrity_hash_loads_and_counts(
@@ -476,4 +482,4 @@ def test_the_printed_tag_with_its_integrity_hash_loads_and_counts(
     tab.page.goto(site.origin + "/sri-tampered/")
     tab.page.wait_for_timeout(200)
     assert tab.page.evaluate("typeof window.collector") == "undefined"  # the browser refused the script
-    assert [urlsplit(s["u"]).path for s in tab.sent()] == ["/sri/"]
+    assert [urlsplit(s["u"]).path for s in tab.sent(1)] == ["/sri/"]
