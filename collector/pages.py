@@ -37,20 +37,19 @@ def demo_page(request: Request, site: str) -> HTMLResponse:
 
 
 def snippet_response(request: Request, snippet: Snippet) -> Response:
-    gzipped = "gzip" in request.headers.get("accept-encoding", "").lower()
-    etag = snippet.gzip_etag if gzipped else snippet.etag
+    form = snippet.form(request.headers.get("accept-encoding"))
     headers = {
         "Content-Type": "text/javascript; charset=utf-8",
         "Cache-Control": CACHE_CONTROL,
-        "ETag": etag,
+        "ETag": form.etag,  # strong, and one per encoding: each encoded body is its own representation
         "Vary": "Accept-Encoding",
         # Embedded by other origins: loadable cross-origin, and readable for the integrity check.
         "Cross-Origin-Resource-Policy": "cross-origin",
         "Access-Control-Allow-Origin": "*",
         "X-Content-Type-Options": "nosniff",
     }
-    if etag_matches(request.headers.get("if-none-match"), etag):
+    if etag_matches(request.headers.get("if-none-match"), form.etag):
         return Response(status_code=304, headers=headers)
-    if gzipped:
-        return Response(snippet.gzipped, headers=headers | {"Content-Encoding": "gzip"})
-    return Response(snippet.body, headers=headers)
+    if form.encoding:
+        headers["Content-Encoding"] = form.encoding
+    return Response(form.body, headers=headers)

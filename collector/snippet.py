@@ -1,4 +1,4 @@
-"""The snippet as served: read once, with its gzip form, strong ETags, the tag to embed and its SRI hash."""
+"""The snippet as served: read once, with its compressed forms, strong ETags, the tag to embed and its SRI hash."""
 
 from __future__ import annotations
 
@@ -23,25 +23,56 @@ class TagError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Encoded:
+    """One representation of the snippet: its bytes, Content-Encoding and strong ETag."""
+
+    body: bytes
+    encoding: str | None
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
 class Snippet:
     body: bytes
-    gzipped: bytes
-    etag: str
-    gzip_etag: str  # a strong ETag names one representation: the gzip bytes get their own
     integrity: str
+    forms: tuple[Encoded, ...]  # best first; the last is the identity form
+
+    def form(self, accept_encoding: str | None) -> Encoded:
+        accepted = accepted_codings(accept_encoding)
+        return next(f for f in self.forms if f.encoding is None or f.encoding in accepted)
 
 
 def load_snippet(path: Path | None = None) -> Snippet:
+    """The built snippet, gzip-compressed here and, when the build made one, its Brotli file (the stdlib has none)."""
     path = path or resource_dir("snippet") / "dist" / "collector.js"
     body = path.read_bytes()
     digest = hashlib.sha256(body).hexdigest()[:32]
+    forms = [Encoded(gzip.compress(body, compresslevel=9, mtime=0), "gzip", f'"{digest}-gzip"')]
+    brotli = path.with_name(path.name + ".br")
+    if brotli.is_file():
+        forms.insert(0, Encoded(brotli.read_bytes(), "br", f'"{digest}-br"'))
+    forms.append(Encoded(body, None, f'"{digest}"'))
     return Snippet(
         body=body,
-        gzipped=gzip.compress(body, compresslevel=9, mtime=0),
-        etag=f'"{digest}"',
-        gzip_etag=f'"{digest}-gzip"',
         integrity="sha384-" + base64.b64encode(hashlib.sha384(body).digest()).decode(),
+        forms=tuple(forms),
     )
+
+
+def accepted_codings(accept_encoding: str | None) -> set[str]:
+    """Content codings named in Accept-Encoding with a non-zero q (`*` is not expanded)."""
+    codings = set()
+    for item in (accept_encoding or "").lower().split(","):
+        name, _, params = item.partition(";")
+        q = params.strip().removeprefix("q=").strip()
+        try:
+            if q and float(q) <= 0:
+                continue
+        except ValueError:
+            continue
+        if name.strip():
+            codings.add(name.strip())
+    return codings
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:

@@ -21,6 +21,7 @@ from tests.conftest import LiveServer
 
 SNIPPET_DIR = Path(__file__).resolve().parent.parent / "snippet"
 DIST = SNIPPET_DIR / "dist" / "collector.js"
+BROTLI = SNIPPET_DIR / "dist" / "collector.js.br"
 MAX_GZIP_BYTES = 1000
 
 
@@ -46,6 +47,20 @@ def _npm_ci() -> None:
     )
 
 
+def _unbrotli(data: bytes, tmp_path: Path) -> bytes:
+    """Brotli-decode with Node's zlib (the Python stdlib has no Brotli)."""
+    packed, unpacked = tmp_path / "in.br", tmp_path / "out.js"
+    packed.write_bytes(data)
+    script = (
+        "const fs = require('fs'), z = require('zlib');"
+        "fs.writeFileSync(process.argv[2], z.brotliDecompressSync(fs.readFileSync(process.argv[1])))"
+    )
+    subprocess.run(
+        [_tool("node"), "-e", script, str(packed), str(unpacked)], check=True, capture_output=True, timeout=60
+    )
+    return unpacked.read_bytes()
+
+
 def _served(server: LiveServer, **headers: str) -> tuple[httpx.Response, bytes]:
     """The response and its body as sent on the wire (httpx would otherwise decode gzip)."""
     with httpx.stream("GET", server.url + "/js/collector.js", headers=headers) as response:
@@ -54,13 +69,15 @@ def _served(server: LiveServer, **headers: str) -> tuple[httpx.Response, bytes]:
 
 def test_the_committed_build_is_the_build_of_the_source(tmp_path: Path) -> None:
     _npm_ci()
-    out = tmp_path / "collector.js"
-    subprocess.run([_tool("node"), "build.mjs", str(out)], cwd=SNIPPET_DIR, check=True, capture_output=True, timeout=60)
-    assert out.read_bytes() == DIST.read_bytes(), "snippet/dist is stale: run `make snippet` and commit the result"
+    for out in (tmp_path / "first", tmp_path / "second"):
+        subprocess.run([_tool("node"), "build.mjs", str(out)], cwd=SNIPPET_DIR, check=True, capture_output=True)
+    built = (tmp_path / "first" / "collector.js").read_bytes()
+    assert built == DIST.read_bytes(), "snippet/dist is stale: run `make snippet` and commit the result"
     # Deterministic: a second build gives the same bytes.
-    again = tmp_path / "again.js"
-    subprocess.run([_tool("node"), "build.mjs", str(again)], cwd=SNIPPET_DIR, check=True, capture_output=True)
-    assert again.read_bytes() == out.read_bytes()
+    for name in ("collector.js", "collector.js.br"):
+        assert (tmp_path / "first" / name).read_bytes() == (tmp_path / "second" / name).read_bytes()
+    # The committed Brotli file holds exactly the committed build (compared decoded: encoders may differ by version).
+    assert _unbrotli(BROTLI.read_bytes(), tmp_path) == built
 
 
 def test_the_served_file_is_at_most_1000_bytes_gzipped(server: LiveServer) -> None:
@@ -68,6 +85,17 @@ def test_the_served_file_is_at_most_1000_bytes_gzipped(server: LiveServer) -> No
     assert response.headers["content-encoding"] == "gzip"
     assert gzip.decompress(wire) == DIST.read_bytes()
     assert len(wire) <= MAX_GZIP_BYTES, f"the snippet is {len(wire)} bytes gzipped; the budget is {MAX_GZIP_BYTES}"
+
+
+def test_browsers_that_accept_brotli_get_the_smaller_brotli_file(server: LiveServer, tmp_path: Path) -> None:
+    response, wire = _served(server, **{"Accept-Encoding": "gzip, deflate, br, zstd"})
+    assert response.headers["content-encoding"] == "br"
+    assert wire == BROTLI.read_bytes()
+    assert _unbrotli(wire, tmp_path) == DIST.read_bytes()
+    gzipped, gz_wire = _served(server, **{"Accept-Encoding": "gzip, br;q=0"})
+    assert gzipped.headers["content-encoding"] == "gzip"
+    assert len(wire) < len(gz_wire)
+    assert len({response.headers["etag"], gzipped.headers["etag"]}) == 2
 
 
 def test_the_snippet_is_served_with_type_cache_etag_corp_and_gzip(server: LiveServer) -> None:
@@ -83,7 +111,7 @@ def test_the_snippet_is_served_with_type_cache_etag_corp_and_gzip(server: LiveSe
     assert plain.headers["x-content-type-options"] == "nosniff"
     assert "accept-encoding" in plain.headers["vary"].lower()
 
-    zipped, wire = _served(server, **{"Accept-Encoding": "gzip, deflate, br"})
+    zipped, wire = _served(server, **{"Accept-Encoding": "gzip, deflate"})
     assert zipped.headers["content-encoding"] == "gzip"
     assert gzip.decompress(wire) == body
 

@@ -479,6 +479,10 @@ def test_the_printed_tag_with_its_integrity_hash_loads_and_counts(
     tab = open_tab()
     tab.page.goto(site.origin + "/sri/")
     tab.rows(EVENT_COLUMNS, ["/sri/%"], 1)
+    script = next(r for r in tab.requests if r.url.endswith("/js/collector.js")).response()
+    assert (
+        script is not None and script.all_headers()["content-encoding"] == "br"
+    )  # the hash holds on the decoded bytes
     tab.page.goto(site.origin + "/sri-tampered/")
     tab.page.wait_for_timeout(200)
     assert tab.page.evaluate("typeof window.collector") == "undefined"  # the browser refused the script
