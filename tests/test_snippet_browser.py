@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 from playwright.sync_api import Request as BrowserRequest
 
 from collector.devices import detect
+from collector.devices import warm as warm_devices
 from collector.snippet import load_snippet, tag
 from tests.conftest import SITE, LiveServer, make_settings
 
@@ -149,6 +150,7 @@ def collector(site: SitePages, tmp_path_factory: pytest.TempPathFactory) -> Iter
     settings = make_settings(tmp_path_factory.mktemp("snippet"))
     sites = tuple(replace(s, origins=(*s.origins, site.origin)) if s.domain == SITE else s for s in settings.sites)
     live = LiveServer(replace(settings, sites=sites)).start()
+    warm_devices()  # the rule sets load once per process (seconds); here rather than in the first test
     site.collector_url = live.url
     yield live
     live.stop()
