@@ -12,7 +12,7 @@
   const local = /^(127\.|\[::1\]$|$)|localhost$/.test(loc.hostname);
   if (local && !script.hasAttribute("data-allow-local")) return;
 
-  // Global Privacy Control or Do Not Track: no id, no Client Hints, and the server keeps only anonymous counts.
+  // Global Privacy Control or Do Not Track: no id, no Client Hints, and the server keeps the event only in anonymous form.
   const gpc = nav.globalPrivacyControl || nav.doNotTrack == "1";
   const uaData = !gpc && nav.userAgentData;
   // Reduced UAs ("Android 10; K") hide the device, the high-entropy hints name it. Asked once, awaited by each send.
