@@ -64,6 +64,20 @@ def _status(settings: Settings, ns: argparse.Namespace) -> int:
     return 0
 
 
+def _snippet(settings: Settings, ns: argparse.Namespace) -> int:
+    from collector.snippet import TagError, load_snippet, tag
+
+    url = ns.url or f"http://{settings.host}:{settings.port}"
+    try:
+        print(tag(load_snippet(), url, ns.site, integrity=not ns.no_integrity))
+    except TagError as exc:
+        print(f"collector: {exc}", file=sys.stderr)
+        return 2
+    if settings.site(ns.site) is None:
+        print(f"collector: note: {ns.site} is not a registered site in these settings yet", file=sys.stderr)
+    return 0
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="TOML config file (default: ./collector.toml if present)")
     parser.add_argument("--data-dir", help="data directory (default: ./data)")
@@ -83,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     _common(status)
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=_status)
+
+    snippet = sub.add_parser("snippet", help="print the <script> tag a site embeds, with its integrity hash")
+    _common(snippet)
+    snippet.add_argument("--site", required=True, help="the site's registered domain, e.g. example.com")
+    snippet.add_argument("--url", help="the collector's public URL (default http://HOST:PORT from the settings)")
+    snippet.add_argument(
+        "--no-integrity", action="store_true", help="leave out the SRI hash (the tag then survives snippet updates)"
+    )
+    snippet.set_defaults(handler=_snippet)
     return parser
 
 
