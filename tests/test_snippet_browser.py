@@ -460,6 +460,7 @@ def test_fetch_keepalive_is_the_fallback_and_a_failing_collector_stays_silent(
     tab = open_tab(init=(no_beacon,))
     tab.page.goto(site.origin + "/fetch/")
     tab.rows(EVENT_COLUMNS, ["/fetch/%"], 1)
+    tab.sent(1)  # the request event may reach Python after the row reached the database
     assert [r.resource_type for r in tab.requests if r.method == "POST"] == ["fetch"]
 
     down = open_tab(init=(no_beacon,))
