@@ -75,24 +75,41 @@ def render(
     if writer is not None:
         stats = writer.stats
         out.family(
-            "collector_queue_depth", "gauge", "Writes waiting for the writer thread.", [({}, writer.queue_depth)]
+            "collector_queue_depth", "gauge", "Writes waiting for the journal thread.", [({}, writer.queue_depth)]
         )
-        out.family("collector_batches_total", "counter", "Batches committed.", [({}, stats.batches)])
-        out.family(
-            "collector_batch_failures_total", "counter", "Batches that failed to commit.", [({}, stats.failures)]
-        )
-        bounds = sorted(set(COMMIT_BUCKETS_MS) | set(stats.commit_ms_buckets))
+        out.family("collector_batches_total", "counter", "Group commits to the journal.", [({}, stats.groups)])
+        out.family("collector_batch_failures_total", "counter", "Group commits that failed.", [({}, stats.failures)])
+        bounds = sorted(set(COMMIT_BUCKETS_MS) | set(stats.fsync_ms_buckets))
         cumulative = 0
         samples: list[tuple[dict[str, str], float]] = []
         for bound in bounds:
-            cumulative += stats.commit_ms_buckets.get(bound, 0)
+            cumulative += stats.fsync_ms_buckets.get(bound, 0)
             le = "+Inf" if math.isinf(bound) else _number(bound / 1000)
             samples.append(({"le": le}, cumulative))
-        out.family("collector_batch_commit_seconds", "histogram", "Time to commit one batch.", [])
         name = "collector_batch_commit_seconds"
+        out.family(name, "histogram", "Time to make one group of events durable (journal write and fsync).", [])
         out.lines.extend(f"{name}_bucket{_labels(**labels)} {_number(v)}" for labels, v in samples)
-        out.lines.append(f"{name}_sum {_number(stats.commit_ms_total / 1000)}")
-        out.lines.append(f"{name}_count {stats.batches}")
+        out.lines.append(f"{name}_sum {_number(stats.fsync_ms_total / 1000)}")
+        out.lines.append(f"{name}_count {cumulative}")
+        out.family("collector_loads_total", "counter", "Loads from the journal into DuckDB.", [({}, stats.loads)])
+        out.family(
+            "collector_loaded_events_total", "counter", "Events loaded into DuckDB.", [({}, stats.loaded_events)]
+        )
+        out.family(
+            "collector_load_seconds_total",
+            "counter",
+            "Time spent loading into DuckDB.",
+            [({}, stats.load_ms_total / 1000)],
+        )
+        out.family(
+            "collector_load_failures_total", "counter", "Loads into DuckDB that failed.", [({}, stats.load_failures)]
+        )
+        out.family(
+            "collector_replayed_events",
+            "gauge",
+            "Events replayed from the journal at start-up.",
+            [({}, stats.replayed)],
+        )
     if devices is not None:
         hits, misses = devices.hits, devices.misses
         out.family(

@@ -8,7 +8,7 @@ import hashlib
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from collector.snippet import Snippet
+from collector.snippet import CACHE_CONTROL, Snippet, etag_matches
 
 _STYLE = "body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}"
 _STYLE_HASH = "sha256-" + base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
@@ -45,15 +45,19 @@ def demo_page(request: Request, site: str) -> HTMLResponse:
 
 
 def snippet_response(request: Request, snippet: Snippet) -> Response:
+    form = snippet.form(request.headers.get("accept-encoding"))
     headers = {
         "Content-Type": "text/javascript; charset=utf-8",
-        "Cache-Control": "public, max-age=3600, stale-while-revalidate=86400",
-        "ETag": snippet.etag,
-        "Cross-Origin-Resource-Policy": "cross-origin",
+        "Cache-Control": CACHE_CONTROL,
+        "ETag": form.etag,  # strong, and one per encoding: each encoded body is its own representation
         "Vary": "Accept-Encoding",
+        # Embedded by other origins: loadable cross-origin, and readable for the integrity check.
+        "Cross-Origin-Resource-Policy": "cross-origin",
+        "Access-Control-Allow-Origin": "*",
+        "X-Content-Type-Options": "nosniff",
     }
-    if snippet.etag in request.headers.get("if-none-match", ""):
+    if etag_matches(request.headers.get("if-none-match"), form.etag):
         return Response(status_code=304, headers=headers)
-    if "gzip" in request.headers.get("accept-encoding", ""):
-        return Response(snippet.gzipped, headers=headers | {"Content-Encoding": "gzip"})
-    return Response(snippet.body, headers=headers)
+    if form.encoding:
+        headers["Content-Encoding"] = form.encoding
+    return Response(form.body, headers=headers)
