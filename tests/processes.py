@@ -79,7 +79,8 @@ class ServerProcess:
             text=True,
             env=_env(None),
         )
-        deadline = time.monotonic() + 20
+        # Start-up loads every device rule before serving: seconds, more on a busy machine.
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"collector serve exited: {self.proc.stderr.read() if self.proc.stderr else ''}")
@@ -89,8 +90,8 @@ class ServerProcess:
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("collector serve did not become healthy")
+        log = self.stop()
+        raise RuntimeError(f"collector serve did not become healthy: {log[-2000:]}")
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         """A CLI command against this server's data dir (it goes through the server's admin socket)."""
