@@ -87,8 +87,13 @@ class Result:
     rows: list[list[Any]]
 
     def as_json(self) -> dict[str, Any]:
-        return {"query": self.query, "params": self.params, "columns": self.columns, "types": self.types,
-                "rows": self.rows}
+        return {
+            "query": self.query,
+            "params": self.params,
+            "columns": self.columns,
+            "types": self.types,
+            "rows": self.rows,
+        }
 
 
 def parse_query(text: str, filename: str) -> Query:
@@ -152,7 +157,8 @@ def _parse_param(value: str, filename: str) -> Param:
 
 def load_queries(folder: Path | None = None) -> dict[str, Query]:
     folder = folder or resource_dir("queries")
-    return {q.name: q for q in (parse_query(f.read_text(encoding="utf-8"), f.name) for f in sorted(folder.glob("*.sql")))}
+    parsed = (parse_query(f.read_text(encoding="utf-8"), f.name) for f in sorted(folder.glob("*.sql")))
+    return {q.name: q for q in parsed}
 
 
 @cache
@@ -199,9 +205,7 @@ def bind(query: Query, settings: Settings, raw: Mapping[str, str | None], today:
     date_param = Param("to", "DATE")
     to = convert(date_param, values["to"]) if "to" in values else (today or datetime.now(UTC).date())
     start = (
-        convert(Param("from", "DATE"), values["from"])
-        if "from" in values
-        else to - timedelta(days=DEFAULT_DAYS - 1)
+        convert(Param("from", "DATE"), values["from"]) if "from" in values else to - timedelta(days=DEFAULT_DAYS - 1)
     )
     if start > to:
         raise QueryError("from must not be after to", "from")

@@ -63,8 +63,13 @@ def refresh(con: duckdb.DuckDBPyConnection, now: datetime | None = None, throttl
             due: list[tuple[date, int]] = []
             skipped: list[date] = []
             for day, events, refreshed_at, refresh_ms in stale_days(con):
-                slow = refresh_ms is not None and refresh_ms >= THROTTLE_FROM_MS
-                if throttle and slow and now - refreshed_at < timedelta(milliseconds=DUTY * refresh_ms):
+                if (
+                    throttle
+                    and refreshed_at is not None
+                    and refresh_ms is not None
+                    and refresh_ms >= THROTTLE_FROM_MS
+                    and now - refreshed_at < timedelta(milliseconds=DUTY * refresh_ms)
+                ):
                     skipped.append(day)
                 else:
                     due.append((day, events))
