@@ -23,7 +23,8 @@ D = ("desktop", "Dell", "XPS", "Windows", "11", "Chrome", "124", 1920, 1080, "en
 N = ("smartphone", "Apple", "iPhone", "iOS", "17.4", "Safari", "17.4", 390, 844, "en-US", "Europe/Berlin")
 
 # (time, visitor, consented, device, name, path, referrer_host, utm, props)
-EVENTS: list[tuple[str, int | None, bool, tuple[Any, ...], str, str, str | None, tuple[str, ...] | None, str | None]] = [
+Row = tuple[str, int | None, bool, tuple[Any, ...], str, str, str | None, tuple[str, ...] | None, str | None]
+EVENTS: list[Row] = [
     ("2026-11-01 10:00", 1, False, A, "pageview", "/", "google.com", ("news", "email", "launch"), None),
     ("2026-11-01 10:05", 1, False, A, "pageview", "/pricing", None, None, None),
     ("2026-11-01 10:50", 1, False, A, "pageview", "/", None, None, None),
@@ -49,7 +50,7 @@ COLUMNS = (
 )
 
 
-def insert_events(con: duckdb.DuckDBPyConnection, events: list[Any] = EVENTS, site: str = SITE) -> None:
+def insert_events(con: duckdb.DuckDBPyConnection, events: list[Row] = EVENTS, site: str = SITE) -> None:
     """Insert events and bump daily_counts as the writer does in its batch transaction."""
     for i, (ts, visitor, consented, device, name, path, ref, utm, props) in enumerate(events):
         row_site = "other.org" if visitor == 7 else site
@@ -58,8 +59,21 @@ def insert_events(con: duckdb.DuckDBPyConnection, events: list[Any] = EVENTS, si
         con.execute(
             f"INSERT INTO events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
             "?, ?, ?)",
-            [str(uuid.UUID(int=i + 1 + int(when.timestamp()))), when, row_site, name, row_site, path, ref, *utm,
-             visitor, consented, visitor is None, *device, props],
+            [
+                str(uuid.UUID(int=i + 1 + int(when.timestamp()))),
+                when,
+                row_site,
+                name,
+                row_site,
+                path,
+                ref,
+                *utm,
+                visitor,
+                consented,
+                visitor is None,
+                *device,
+                props,
+            ],
         )
         con.execute(
             "INSERT INTO daily_counts VALUES (?, ?, ?, 1) ON CONFLICT DO UPDATE SET events = daily_counts.events + 1",
@@ -78,8 +92,11 @@ def insert_extras(con: duckdb.DuckDBPyConnection) -> None:
             ["other.org", "2026-11-01", "bot", 9],
         ],
     )
-    con.execute("INSERT INTO segments (site, name, description) VALUES (?, 'buyers', 'bought twice'), "
-                "(?, 'browsers', 'read three pages'), (?, 'empty', 'nobody yet')", [SITE, SITE, SITE])
+    con.execute(
+        "INSERT INTO segments (site, name, description) VALUES (?, 'buyers', 'bought twice'), "
+        "(?, 'browsers', 'read three pages'), (?, 'empty', 'nobody yet')",
+        [SITE, SITE, SITE],
+    )
     now = datetime(2026, 11, 3)
     members = [("buyers", v) for v in range(5)] + [("browsers", v) for v in (10, 11)]
     con.executemany("INSERT INTO segment_members VALUES (?, ?, ?, ?)", [[SITE, s, v, now] for s, v in members])

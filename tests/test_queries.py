@@ -52,7 +52,9 @@ def rows(con: duckdb.DuckDBPyConnection, settings: Settings, name: str, **params
     return [tuple(r) for r in result.rows]
 
 
-def test_every_shipped_query_parses_and_runs_against_the_fixture(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_every_shipped_query_parses_and_runs_against_the_fixture(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
     shipped = queries.load_queries()
     assert set(BREAKDOWNS) | {"overview", "drops", "segments", "third_parties"} <= set(shipped)
     for name in shipped:
@@ -94,7 +96,11 @@ def test_a_consented_visitor_seen_on_two_days_counts_once_towards_k(
 def test_entry_pages_referrers_and_campaigns_count_visits(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     settings = with_k(tmp_path, 1)
     assert rows(con, settings, "entry_pages") == [("/", 5, 4), ("/pricing", 1, 1)]
-    assert rows(con, settings, "referrers") == [("(direct)", 3, 3), ("google.com", 2, 2), ("news.ycombinator.com", 1, 1)]
+    assert rows(con, settings, "referrers") == [
+        ("(direct)", 3, 3),
+        ("google.com", 2, 2),
+        ("news.ycombinator.com", 1, 1),
+    ]
     assert rows(con, settings, "campaigns") == [("news", "email", "launch", 1, 1)]
     assert rows(con, with_k(tmp_path, 2), "campaigns") == [("(other)", None, None, 1, 1)]
 
@@ -107,7 +113,10 @@ def test_device_breakdowns(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> No
         ("smartphone", "Samsung", "SM-S911B", 1, 2),
         ("(other)", None, None, 0, 2),
     ]
-    assert rows(con, with_k(tmp_path, 2), "devices") == [("desktop", "Apple", "Mac", 4, 6), ("(other)", None, None, 2, 6)]
+    assert rows(con, with_k(tmp_path, 2), "devices") == [
+        ("desktop", "Apple", "Mac", 4, 6),
+        ("(other)", None, None, 2, 6),
+    ]
     assert rows(con, settings, "os") == [
         ("Mac OS X", "14.4", 4, 6),
         ("Android", "14", 1, 2),
