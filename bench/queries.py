@@ -3,7 +3,7 @@
     .venv/bin/python bench/queries.py [--events 10000000] [--runs 5] [--keep DIR]
 
 Builds the events with DuckDB's own generators (half of them on the largest site, the one timed), fills
-daily_counts as the writer would, builds the daily rollups, then prints the warm median of several runs
+daily_counts, builds the daily rollups, then prints the warm median of several runs
 of each named query for that site over the last 30 and the last 90 days. The baseline printed beside
 each query is the same question asked of the raw events table (a one-site GROUP BY with distinct
 visitors over the same period), measured in the same run.
@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from collector import queries, rollups
+from collector import breakdowns, queries
 from collector.settings import Site, load_settings
 from collector.store import migrate, open_database
 
@@ -131,7 +131,7 @@ def main() -> None:
         con.execute("INSERT INTO daily_counts SELECT site, ts::DATE, name, count(*) FROM events GROUP BY ALL")
         con.execute("CHECKPOINT")
         print(f"generated {args.events:,} events in {time.perf_counter() - started:.1f} s")
-        built = rollups.refresh(con, throttle=False)
+        built = breakdowns.refresh(con, throttle=False)
         con.execute("CHECKPOINT")
         per_day = built.ms / max(1, len(built.days))
         print(f"built rollups for {len(built.days)} days in {built.ms / 1000:.1f} s ({per_day:.0f} ms a day)")

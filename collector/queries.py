@@ -25,7 +25,7 @@ from uuid import UUID
 
 import duckdb
 
-from collector import rollups
+from collector import breakdowns
 from collector.ops import OpError, op
 from collector.resources import resource_dir
 from collector.settings import Settings
@@ -226,7 +226,7 @@ def bind(query: Query, settings: Settings, raw: Mapping[str, str | None], today:
 
 def execute(con: duckdb.DuckDBPyConnection, query: Query, bound: dict[str, Any]) -> Result:
     """Run a bound query on up-to-date rollups; `con` must be writable (the rollups may need a rebuild)."""
-    rollups.refresh(con)
+    breakdowns.refresh(con)
     cursor = con.execute(query.sql, {k: v for k, v in bound.items() if k in query.used})
     description = cursor.description or []
     columns = [d[0] for d in description]

@@ -6,7 +6,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from collector import rollups
+from collector import breakdowns
 from collector.export import export
 from collector.store import migrate, open_database
 from tests.querydata import SITE, insert_events, insert_extras
@@ -18,7 +18,7 @@ def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     migrate(db)
     insert_events(db)
     insert_extras(db)
-    rollups.refresh(db)
+    breakdowns.refresh(db)
     yield db
     db.close()
 

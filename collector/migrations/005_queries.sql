@@ -1,5 +1,5 @@
 -- Daily rollups for the named queries: one row per site, day, dimension and value, rebuilt from the events
--- of a day whenever that day's event count (daily_counts) moved. Visitors are counted per day, split into
+-- of a day whenever that day's event count moved (collector/breakdowns.py). Visitors are counted per day, split into
 -- cookieless hashes (which rotate daily, so they never repeat across days) and consented ones (which can).
 CREATE TABLE daily_breakdowns (
     site VARCHAR NOT NULL,
@@ -16,7 +16,7 @@ CREATE TABLE daily_breakdowns (
     anonymous BIGINT NOT NULL
 );
 
--- Which days the rollups were built from, and from how many events (compared with daily_counts).
+-- Which days the rollups were built from, and from how many events.
 CREATE TABLE rollup_days (
     day DATE PRIMARY KEY,
     events BIGINT NOT NULL,

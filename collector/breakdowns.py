@@ -1,10 +1,11 @@
-"""Daily rollups behind the named queries: a day is rebuilt from its events when its event count moved.
+"""Daily rollups behind the named queries (`daily_breakdowns`): a day is rebuilt when its event count moved.
 
-The writer already keeps `daily_counts` in the same transaction as the events, so comparing it with the
-count each day was last built from finds the stale days without touching the events. Rebuilding a day
-is a delete and an insert in one transaction, so no upsert ever sees the same key twice. Today stays
-stale while events arrive; it is rebuilt at most once per ten times its own build time, so a busy day
-costs the database at most a tenth of its time; a day that builds in under 100 ms is always current.
+Events only arrive for the present, so only the days from the day before the newest built one are
+counted again (a range scan on ts that zone maps keep short); older days are final, and their rollups
+outlive erasure and retention as anonymous aggregates. Rebuilding is a delete and an insert per run of
+days in one transaction, so no upsert ever sees the same key twice. A busy day (50,000 events or more)
+is rebuilt at most once per ten times its last build time, so a busy today costs at most a tenth of the
+database's time; a quieter day is always current.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from pathlib import Path
 
 import duckdb
 
-_SQL = Path(__file__).with_name("rollups.sql")
+_SQL = Path(__file__).with_name("breakdowns.sql")
 _LOCK = threading.Lock()
 DUTY = 10.0  # a day is rebuilt again only after DUTY times its last build time has passed
 CHUNK_DAYS = 7  # days rebuilt in one statement, to bound memory on a first build
-THROTTLE_FROM_MS = 100.0  # days that build faster than this are always rebuilt when stale
+BUSY_DAY_EVENTS = 50_000  # a stale day with fewer events is always rebuilt before a query
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,19 +42,39 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def stale_days(con: duckdb.DuckDBPyConnection) -> list[tuple[date, int, datetime | None, float | None]]:
+def stale_days(
+    con: duckdb.DuckDBPyConnection, since: date | None = None
+) -> list[tuple[date, int, datetime | None, float | None]]:
+    """Days from `since` whose event count differs from the one their rollups were built from."""
+    if since is None:
+        newest = con.execute("SELECT max(day) FROM rollup_days").fetchone()
+        if newest and newest[0] is not None:
+            since = newest[0] - timedelta(days=1)
+        else:
+            first = con.execute("SELECT min(ts) FROM events").fetchone()
+            if not first or first[0] is None:
+                return []
+            since = first[0].date()
+    start = datetime(since.year, since.month, since.day)
     return con.execute(
         """
         SELECT c.day, c.events, r.refreshed_at, r.refresh_ms
-        FROM (SELECT day, sum(events)::BIGINT AS events FROM daily_counts GROUP BY day) c
+        FROM (SELECT ts::DATE AS day, count(*) AS events FROM events WHERE ts >= $start GROUP BY day) c
         LEFT JOIN rollup_days r USING (day)
         WHERE r.day IS NULL OR r.events != c.events
         ORDER BY c.day
-        """
+        """,
+        {"start": start},
     ).fetchall()
 
 
-def refresh(con: duckdb.DuckDBPyConnection, now: datetime | None = None, throttle: bool = True) -> Refresh:
+def refresh(
+    con: duckdb.DuckDBPyConnection,
+    now: datetime | None = None,
+    throttle: bool = True,
+    since: date | None = None,
+    busy_day_events: int = BUSY_DAY_EVENTS,
+) -> Refresh:
     """Rebuild the rollups of every stale day (one transaction); `con` must be writable."""
     now = now or _now()
     started = time.perf_counter()
@@ -62,12 +83,12 @@ def refresh(con: duckdb.DuckDBPyConnection, now: datetime | None = None, throttl
         try:
             due: list[tuple[date, int]] = []
             skipped: list[date] = []
-            for day, events, refreshed_at, refresh_ms in stale_days(con):
+            for day, events, refreshed_at, refresh_ms in stale_days(con, since):
                 if (
                     throttle
                     and refreshed_at is not None
                     and refresh_ms is not None
-                    and refresh_ms >= THROTTLE_FROM_MS
+                    and events >= busy_day_events
                     and now - refreshed_at < timedelta(milliseconds=DUTY * refresh_ms)
                 ):
                     skipped.append(day)

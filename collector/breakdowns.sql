@@ -1,4 +1,4 @@
--- Rebuild the daily breakdowns of every site for the events in [$lo, $hi). Run by collector/rollups.py
+-- Rebuild the daily breakdowns of every site for the events in [$lo, $hi). Run by collector/breakdowns.py
 -- after deleting the same days; a visit is one visitor's events with gaps under 30 minutes.
 INSERT INTO daily_breakdowns
 WITH e AS (
