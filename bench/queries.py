@@ -131,10 +131,10 @@ def main() -> None:
         con.execute("INSERT INTO daily_counts SELECT site, ts::DATE, name, count(*) FROM events GROUP BY ALL")
         con.execute("CHECKPOINT")
         print(f"generated {args.events:,} events in {time.perf_counter() - started:.1f} s")
-        built = breakdowns.refresh(con, throttle=False)
-        con.execute("CHECKPOINT")
-        per_day = built.ms / max(1, len(built.days))
-        print(f"built rollups for {len(built.days)} days in {built.ms / 1000:.1f} s ({per_day:.0f} ms a day)")
+    built = breakdowns.refresh(con, throttle=False)
+    con.execute("CHECKPOINT")
+    per_day = built.ms / max(1, len(built.days))
+    print(f"built rollups for {len(built.days)} days in {built.ms / 1000:.1f} s ({per_day:.0f} ms a day)")
     site = SITES[0]
     counted = con.execute(
         "SELECT (SELECT count(*) FROM events WHERE site = $site), (SELECT count(*) FROM daily_breakdowns)",
