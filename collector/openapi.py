@@ -1,7 +1,8 @@
 """GET /openapi.json: the API described, assembled from the core paths and each feature module's OPENAPI_PATHS.
 
-A module that adds routes declares `OPENAPI_PATHS = {"/path": {"get": {...}}}` (and, if it needs them,
-`OPENAPI_SCHEMAS = {"Name": {...}}`) and is listed in SOURCES. tests/test_openapi.py fails when a
+A module that adds routes declares `OPENAPI_PATHS = {"/path": {"get": {...}}}`, or a function
+`openapi_paths(settings)` returning that when the description depends on the deployment (and, if it
+needs them, `OPENAPI_SCHEMAS = {"Name": {...}}`), and is listed in SOURCES. tests/test_openapi.py fails when a
 route of the app is not described, so a new route cannot be forgotten.
 """
 
@@ -26,7 +27,7 @@ from collector.parsing import (
 from collector.settings import Settings
 
 # Modules with an OPENAPI_PATHS dict (and optionally OPENAPI_SCHEMAS); add yours here.
-SOURCES: tuple[str, ...] = ("collector.metrics",)
+SOURCES: tuple[str, ...] = ("collector.metrics", "collector.queryapi")
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
 
 
@@ -70,6 +71,7 @@ RESPONSES: dict[str, Any] = {
         {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
     ),
     "Forbidden": _error("The token lacks the scope, or the site, this call needs"),
+    "NotFound": _error("No such thing (for example, no query of that name)"),
     "TooManyRequests": _error("Rate limited", _RETRY_AFTER),
     "Unavailable": _error("Not stored or not answered now; retry later", _RETRY_AFTER),
 }
@@ -304,7 +306,8 @@ def document(settings: Settings, sources: tuple[str, ...] = SOURCES) -> dict[str
     schemas = dict(SCHEMAS) | {"Event": _event_schema(settings)}
     for name in sources:
         module = importlib.import_module(name)
-        merge(paths, getattr(module, "OPENAPI_PATHS", {}), name)
+        described = getattr(module, "openapi_paths", None)
+        merge(paths, described(settings) if callable(described) else getattr(module, "OPENAPI_PATHS", {}), name)
         schemas |= getattr(module, "OPENAPI_SCHEMAS", {})
     return {
         "openapi": "3.1.0",

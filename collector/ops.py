@@ -53,5 +53,5 @@ def status(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, A
     }
 
 
-# Modules that register more operations (imported last: they import op and OpError from here).
-from collector import tokens  # noqa: E402, F401
+# Modules that register operations (imported last: they import `op` and `OpError` from here).
+from collector import export, queries, tokens  # noqa: E402, F401
