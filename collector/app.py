@@ -18,7 +18,9 @@ from collector.admin import AdminServer
 from collector.ingest import Ingest
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
+from collector.profiles import update_profiles
 from collector.runtime import Runtime, open_runtime
+from collector.segments_api import SegmentsAPI
 from collector.settings import Settings, load_settings
 from collector.snippet import load_snippet
 from collector.writer import WriteFailed, Writer
@@ -33,6 +35,7 @@ class Live:
     runtime: Runtime | None = None
     writer: Writer | None = None
     ingest: Ingest | None = None
+    segments: SegmentsAPI | None = None
 
 
 def create_app(
@@ -49,13 +52,16 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         rt = runtime or open_runtime(settings)
-        writer = Writer(rt.con, settings.writer_batch_events, settings.writer_linger_ms)
+        writer = Writer(rt.con, settings.writer_batch_events, settings.writer_linger_ms, hooks=[update_profiles])
         kwargs = {"detector": detector} if detector is not None else {}
         pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, **kwargs)
         ingest = Ingest(settings, pipeline, writer)
         admin = AdminServer(settings, rt.con)
+        segments = SegmentsAPI(settings, rt.con, rt.keys.pepper)
         writer.start()
         await admin.start()
+        await segments.start()
+        live.segments = segments
         rotation = asyncio.create_task(_rotate_salts(rt))
         live.runtime, live.writer, live.ingest = rt, writer, ingest
         app.state.live = live
@@ -66,6 +72,7 @@ def create_app(
             rotation.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await rotation
+            await segments.close()
             await admin.close()
             writer.close()
             rt.close()
@@ -89,6 +96,18 @@ def create_app(
             return JSONResponse({"status": "store not writable", "error": str(exc)}, 503)
         return JSONResponse({"status": "ok", "queue": writer.queue_depth})
 
+    async def segments_get(request: Request) -> Response:
+        assert live.segments is not None
+        return await live.segments.get(request)
+
+    async def segments_lookup(request: Request) -> Response:
+        assert live.segments is not None
+        return await live.segments.lookup(request)
+
+    async def segments_context(request: Request) -> Response:
+        assert live.segments is not None
+        return await live.segments.context(request)
+
     async def index(request: Request) -> Response:
         return demo_page(request, settings.sites[0].domain)
 
@@ -101,6 +120,9 @@ def create_app(
         Route("/api/event", event, methods=["POST"]),
         Route("/api/event", event_preflight, methods=["OPTIONS"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/segments", segments_get, methods=["GET"]),
+        Route("/api/segments/lookup", segments_lookup, methods=["POST"]),
+        Route("/api/segments/context", segments_context, methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -51,3 +51,7 @@ def status(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, A
         "registered_sites": [s.domain for s in settings.sites],
         "drops": {reason: int(n) for reason, n in drops},
     }
+
+
+# Modules that register their own operations (imported last: they import this module).
+from collector import segments as _segments  # noqa: E402, F401

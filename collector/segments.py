@@ -1,0 +1,274 @@
+"""Segment definitions (queries/segments/*.sql), their materialization into segment_members, and the ops.
+
+A definition is a query returning the `visitor` column, with a header:
+
+    -- name: returning                  (or a template: lang_{language}, one segment per value of that column)
+    -- description: Active on 2 or more days in the last 30 days.
+    -- refresh: 60s
+
+It may use `$site` and `$now` (bound). A refresh computes the new members into a temporary table and
+applies only the difference, so a refresh that changes little writes little.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from collector.ops import OpError, op
+from collector.resources import resource_dir
+from collector.settings import Settings
+
+DEFAULT_REFRESH_SECONDS = 60
+_HEADER = re.compile(r"^--\s*([a-z_]+):\s*(.*?)\s*$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*(\{[a-z_][a-z0-9_]*\})?[a-z0-9_]*$")
+_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+_DURATION = re.compile(r"^(\d+)\s*(s|m|h)?$")
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+# Only one refresh at a time in a process: the scheduler, the CLI (through the admin socket) and tests share it.
+_REFRESH_LOCK = threading.Lock()
+
+
+class DefinitionError(Exception):
+    """A segment definition file is malformed; the message names the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    file: str
+    name: str
+    description: str
+    refresh_seconds: int
+    sql: str
+
+    @property
+    def key(self) -> str | None:
+        """The column a template names its segments after (`lang_{language}` -> `language`)."""
+        match = re.search(r"\{([a-z0-9_]+)\}", self.name)
+        return match.group(1) if match else None
+
+    def segment_name(self, value: str) -> str:
+        return re.sub(r"\{[a-z0-9_]+\}", value, self.name)
+
+
+def parse_definition(file: str, text: str) -> Definition:
+    headers: dict[str, str] = {}
+    body: list[str] = []
+    for line in text.splitlines():
+        if not body and (match := _HEADER.match(line)):
+            headers[match.group(1)] = match.group(2)
+        elif body or (line.strip() and not line.lstrip().startswith("--")):
+            body.append(line)
+    name = headers.get("name", "")
+    if not _NAME.match(name):
+        raise DefinitionError(f"{file}: '-- name:' must be a lower-case name like returning or lang_{{language}}")
+    sql = "\n".join(body).strip().rstrip(";").strip()
+    if not sql:
+        raise DefinitionError(f"{file}: no query after the header")
+    return Definition(
+        file=file,
+        name=name,
+        description=headers.get("description", ""),
+        refresh_seconds=_duration(headers.get("refresh"), file),
+        sql=sql,
+    )
+
+
+def _duration(text: str | None, file: str) -> int:
+    if not text:
+        return DEFAULT_REFRESH_SECONDS
+    match = _DURATION.match(text.strip().lower())
+    if not match or int(match.group(1)) <= 0:
+        raise DefinitionError(f"{file}: '-- refresh:' must be a duration like 60s, 5m or 1h")
+    return int(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def definitions_dir() -> Path:
+    return resource_dir("queries") / "segments"
+
+
+def load_definitions(folder: Path | None = None) -> list[Definition]:
+    folder = folder or definitions_dir()
+    definitions = [parse_definition(f.name, f.read_text(encoding="utf-8")) for f in sorted(folder.glob("*.sql"))]
+    names = [d.name for d in definitions]
+    if len(set(names)) != len(names):
+        raise DefinitionError(f"two segment definitions in {folder} share a name")
+    return definitions
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _bind(sql: str, values: dict[str, Any]) -> dict[str, Any]:
+    used = set(_PARAM.findall(sql))
+    unknown = used - set(values)
+    if unknown:
+        raise DefinitionError(f"unknown parameter(s) {', '.join(sorted('$' + u for u in unknown))}")
+    return {k: v for k, v in values.items() if k in used}
+
+
+def refresh_definition(con: duckdb.DuckDBPyConnection, site: str, d: Definition, now: datetime) -> dict[str, Any]:
+    """Recompute one definition's segments for one site, applying only the difference; one transaction."""
+    started = time.perf_counter()
+    key = d.key
+    mine: dict[str, Any]
+    if key is None:
+        segment, where, mine = "$segment_name", "", {"segment_name": d.name}
+    else:
+        prefix, _, suffix = d.name.partition("{" + key + "}")
+        # A template's values become part of a name: lower-case, anything but a-z and 0-9 becomes _.
+        value = f"trim(regexp_replace(lower(CAST(q.\"{key}\" AS VARCHAR)), '[^a-z0-9]+', '_', 'g'), '_')"
+        segment = f"$segment_prefix || {value} || $segment_suffix"
+        where = f" AND q.\"{key}\" IS NOT NULL AND {value} <> ''"
+        mine = {"segment_prefix": prefix, "segment_suffix": suffix}
+    params = _bind(d.sql, {"site": site, "now": now})
+    build = (
+        f"CREATE OR REPLACE TEMP TABLE _segment_new AS SELECT DISTINCT {segment} AS segment, "
+        f"CAST(q.visitor AS UBIGINT) AS visitor FROM ({d.sql}\n) q WHERE q.visitor IS NOT NULL{where}"
+    )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(build, params | mine)
+        sizes = dict(con.execute("SELECT segment, count(*) FROM _segment_new GROUP BY segment").fetchall())
+        old = [r[0] for r in con.execute(_OLD_NAMES, [site, d.file]).fetchall()]
+        names = sorted(set(old) | set(sizes) | ({d.name} if key is None else set()))
+        removed = con.execute(_DELETE_GONE, {"site": site, "names": names}).fetchone()
+        added = con.execute(_INSERT_NEW, {"site": site, "now": now}).fetchone()
+        con.execute(
+            "DELETE FROM segments WHERE site = ? AND (definition = ? OR name IN (SELECT unnest(?)))",
+            [site, d.file, names],
+        )
+        kept = {d.name: 0} if key is None else {}
+        kept.update(sizes)
+        elapsed = (time.perf_counter() - started) * 1000
+        con.executemany(
+            "INSERT INTO segments (site, name, description, definition, refresh_seconds, members, computed_at, "
+            "refresh_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [[site, name, d.description, d.file, d.refresh_seconds, n, now, elapsed] for name, n in kept.items()],
+        )
+        con.execute("DROP TABLE _segment_new")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return {
+        "site": site,
+        "definition": d.file,
+        "segments": kept,
+        "added": int(added[0]) if added else 0,
+        "removed": int(removed[0]) if removed else 0,
+        "ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+
+
+_OLD_NAMES = "SELECT name FROM segments WHERE site = ? AND definition = ?"
+_DELETE_GONE = """
+DELETE FROM segment_members m
+WHERE m.site = $site AND m.segment IN (SELECT unnest($names))
+  AND NOT EXISTS (SELECT 1 FROM _segment_new n WHERE n.segment = m.segment AND n.visitor = m.visitor)
+"""
+_INSERT_NEW = """
+INSERT INTO segment_members (site, segment, visitor, computed_at)
+SELECT $site, n.segment, n.visitor, $now FROM _segment_new n
+WHERE NOT EXISTS (
+    SELECT 1 FROM segment_members m WHERE m.site = $site AND m.segment = n.segment AND m.visitor = n.visitor
+)
+"""
+
+
+def drop_retired(con: duckdb.DuckDBPyConnection, site: str, definitions: list[Definition]) -> int:
+    """Remove the members of segments whose definition file is gone."""
+    files = [d.file for d in definitions]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        row = con.execute(
+            "DELETE FROM segment_members WHERE site = $site AND segment IN (SELECT name FROM segments "
+            "WHERE site = $site AND definition IS NOT NULL AND definition NOT IN (SELECT unnest($files)))",
+            {"site": site, "files": files},
+        ).fetchone()
+        con.execute(
+            "DELETE FROM segments WHERE site = ? AND definition IS NOT NULL AND definition NOT IN (SELECT unnest(?))",
+            [site, files],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return int(row[0]) if row else 0
+
+
+def refresh(
+    con: duckdb.DuckDBPyConnection,
+    sites: list[str],
+    definitions: list[Definition],
+    now: datetime | None = None,
+    only: set[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Refresh the given definitions (all of them by default) for every site; one at a time per process."""
+    now = now or now_utc()
+    results = []
+    with _REFRESH_LOCK:
+        for site in sites:
+            if only is None:
+                drop_retired(con, site, definitions)
+            for d in definitions:
+                if only is None or d.name in only or d.file in only:
+                    results.append(refresh_definition(con, site, d, now))
+    return results
+
+
+def list_segments(con: duckdb.DuckDBPyConnection, site: str | None = None) -> list[dict[str, Any]]:
+    rows = con.execute(
+        "SELECT site, name, coalesce(members, 0), computed_at, refresh_seconds, refresh_ms, description "
+        "FROM segments WHERE $site IS NULL OR site = $site ORDER BY site, name",
+        {"site": site},
+    ).fetchall()
+    return [
+        {
+            "site": s,
+            "name": name,
+            "members": int(n),
+            "computed_at": at.isoformat() if at else None,
+            "refresh_seconds": every,
+            "refresh_ms": round(ms, 1) if ms is not None else None,
+            "description": description,
+        }
+        for s, name, n, at, every, ms, description in rows
+    ]
+
+
+def _sites(settings: Settings, args: dict[str, Any]) -> list[str]:
+    site = args.get("site")
+    if site is None:
+        return [s.domain for s in settings.sites]
+    if not isinstance(site, str) or settings.site(site) is None:
+        raise OpError(f"site {site!r} is not registered")
+    return [site.lower()]
+
+
+@op("segments.refresh")
+def refresh_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> list[dict[str, Any]]:
+    only = args.get("only")
+    try:
+        definitions = load_definitions()
+    except DefinitionError as exc:
+        raise OpError(str(exc)) from None
+    if only:
+        unknown = set(only) - {d.name for d in definitions} - {d.file for d in definitions}
+        if unknown:
+            raise OpError(f"no segment definition named {', '.join(sorted(unknown))}")
+    return refresh(con, _sites(settings, args), definitions, only=set(only) if only else None)
+
+
+@op("segments.list")
+def list_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> list[dict[str, Any]]:
+    site = _sites(settings, args)[0] if args.get("site") else None
+    return list_segments(con, site)
