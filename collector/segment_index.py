@@ -80,7 +80,7 @@ def _members(con: duckdb.DuckDBPyConnection, site: str) -> dict[int, tuple[str, 
         "SELECT visitor, string_agg(segment, chr(31) ORDER BY segment) AS combo "
         "FROM segment_members WHERE site = ? GROUP BY visitor",
         [site],
-    ).fetch_arrow_table()
+    ).to_arrow_table()
     combos = pc.dictionary_encode(table.column("combo")).combine_chunks()
     shared = [tuple(str(c).split(_SEP)) for c in combos.dictionary.to_pylist()]
     visitors = table.column("visitor").to_pylist()

@@ -149,11 +149,12 @@ def refresh_definition(con: duckdb.DuckDBPyConnection, site: str, d: Definition,
         kept = {d.name: 0} if key is None else {}
         kept.update(sizes)
         elapsed = (time.perf_counter() - started) * 1000
-        con.executemany(
-            "INSERT INTO segments (site, name, description, definition, refresh_seconds, members, computed_at, "
-            "refresh_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [[site, name, d.description, d.file, d.refresh_seconds, n, now, elapsed] for name, n in kept.items()],
-        )
+        if kept:
+            con.executemany(
+                "INSERT INTO segments (site, name, description, definition, refresh_seconds, members, computed_at, "
+                "refresh_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [[site, name, d.description, d.file, d.refresh_seconds, n, now, elapsed] for name, n in kept.items()],
+            )
         con.execute("DROP TABLE _segment_new")
         con.execute("COMMIT")
     except BaseException:
