@@ -140,7 +140,9 @@ def build_context(
 ) -> Context:
     """The context of one visitor request, from its forwarded headers (lower-case names) and page fields."""
     gpc = headers.get("sec-gpc") == "1" or headers.get("dnt") == "1"
-    device = detector(headers.get("user-agent", ""), {h: v for h in HINT_HEADERS if (v := headers.get(h))})
+    user_agent = headers.get("user-agent")
+    # No User-Agent forwarded means no device rule can match; it does not make the visitor a bot.
+    device = detector(user_agent, {h: v for h in HINT_HEADERS if (v := headers.get(h))}) if user_agent else Device()
     host: str | None = None
     path: str | None = None
     utm: dict[str, str] = {}
