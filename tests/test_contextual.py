@@ -19,7 +19,8 @@ def test_shipped_rules_place_a_request_by_device_language_referrer_and_campaign(
         url="https://example.com/?utm_source=Zalo&utm_medium=Email",
         timezone="Asia/Saigon",
     )
-    assert evaluate(rules, ctx) == ["mobile", "android", "lang_vi", "tz_vietnam", "from_social", "from_campaign", "email"]
+    expected = ["mobile", "android", "lang_vi", "tz_vietnam", "from_social", "from_campaign", "email"]
+    assert evaluate(rules, ctx) == expected
 
 
 def test_gpc_dnt_and_bots_are_in_no_contextual_segment() -> None:
@@ -30,7 +31,7 @@ def test_gpc_dnt_and_bots_are_in_no_contextual_segment() -> None:
 
 
 def test_internal_navigation_is_not_a_referrer() -> None:
-    rules = parse_rules('[came_from_outside]\nreferred = true\n[direct]\nreferred = false\n')
+    rules = parse_rules("[came_from_outside]\nreferred = true\n[direct]\nreferred = false\n")
     ctx = build_context({"referer": "https://example.com/a"}, url="https://example.com/b")
     assert evaluate(rules, ctx) == ["direct"]
 

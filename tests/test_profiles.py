@@ -41,7 +41,8 @@ def test_a_consented_visitor_gets_a_profile_kept_current_with_each_batch(server:
         "SELECT visits, days_active, pageviews, events, device_type, os_name, screen_class, language, timezone, "
         "first_utm_source, first_referrer_host, first_seen <= last_seen FROM profiles"
     )
-    assert rows == [(1, 1, 3, 1, "mobile", "iOS", "small", "vi-VN", "Asia/Ho_Chi_Minh", "newsletter", "google.com", True)]
+    expected = (1, 1, 3, 1, "mobile", "iOS", "small", "vi-VN", "Asia/Ho_Chi_Minh", "newsletter", "google.com", True)
+    assert rows == [expected]
     sections = server.query("SELECT section, pageviews, events FROM profile_sections ORDER BY section")
     assert sections == [("", 1, 0), ("account", 0, 1), ("shoes", 2, 0)]
     assert server.query("SELECT name, events FROM profile_events") == [("signup", 1)]
@@ -61,9 +62,24 @@ def test_cookieless_and_gpc_visitors_get_no_profile(server: LiveServer) -> None:
 def event(ts: datetime, path: str = "/", name: str = "pageview", visitor: int = 7) -> Event:
     request = Request(ip="192.0.2.1", user_agent="x", hints={}, gpc=False, prefetch=False)
     return Event(
-        site=SITE, name=name, url=f"https://example.com{path}", referrer=None, screen_w=None, screen_h=None,
-        language=None, timezone=None, client_hints={}, raw_id=None, props={}, webdriver=False, client_gpc=False,
-        ts=ts, request=request, event_id="00000000-0000-0000-0000-000000000000", path=path, visitor=visitor,
+        site=SITE,
+        name=name,
+        url=f"https://example.com{path}",
+        referrer=None,
+        screen_w=None,
+        screen_h=None,
+        language=None,
+        timezone=None,
+        client_hints={},
+        raw_id=None,
+        props={},
+        webdriver=False,
+        client_gpc=False,
+        ts=ts,
+        request=request,
+        event_id="00000000-0000-0000-0000-000000000000",
+        path=path,
+        visitor=visitor,
         consented=True,
     )
 

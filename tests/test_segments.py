@@ -162,7 +162,8 @@ def test_a_definition_file_that_was_removed_takes_its_members_with_it(con: duckd
 
 
 def test_definition_headers_are_parsed_and_checked() -> None:
-    d = parse_definition("x.sql", "-- name: lang_{language}\n-- description: Hi.\n-- refresh: 5m\nSELECT 1 AS visitor;\n")
+    text = "-- name: lang_{language}\n-- description: Hi.\n-- refresh: 5m\nSELECT 1 AS visitor;\n"
+    d = parse_definition("x.sql", text)
     assert (d.name, d.key, d.description, d.refresh_seconds, d.sql) == (
         "lang_{language}",
         "language",

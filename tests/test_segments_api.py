@@ -91,12 +91,18 @@ def test_bad_requests_get_a_clear_error(server: LiveServer) -> None:
     cases += [
         (httpx.post(lookup, content=b"{", headers=auth), 400, "body"),
         (httpx.post(lookup, json={"site": SITE, "visitors": "x"}, headers=auth), 400, "visitors"),
-        (httpx.post(lookup, json={"site": SITE, "visitors": [f"v-{i:08d}" for i in range(1001)]}, headers=auth),
-         400, "visitors"),
+        (
+            httpx.post(lookup, json={"site": SITE, "visitors": [f"v-{i:08d}" for i in range(1001)]}, headers=auth),
+            400,
+            "visitors",
+        ),
         (httpx.post(lookup, json={"site": SITE, "visitors": ["ok-visitor", "bad id"]}, headers=auth), 400, "visitors"),
         (httpx.post(lookup, content=b"x" * 600_000, headers=auth), 413, "body"),
-        (httpx.post(f"{server.url}/api/segments/context", json={"site": SITE, "headers": []}, headers=auth),
-         400, "headers"),
+        (
+            httpx.post(f"{server.url}/api/segments/context", json={"site": SITE, "headers": []}, headers=auth),
+            400,
+            "headers",
+        ),
     ]
     for response, status, field in cases:
         assert (response.status_code, response.json()["field"]) == (status, field), response.text
@@ -145,9 +151,12 @@ def test_erasing_a_visitor_removes_them_from_every_segment_at_once(server: LiveS
     assert server.live.runtime is not None
     visitor = consented_visitor(server.live.runtime.keys.pepper, SITE, "visitor-0001")
     # What erase does: delete the visitor from every table that has a visitor column.
-    tables = [r[0] for r in server.query(
-        "SELECT table_name FROM duckdb_columns() WHERE column_name = 'visitor' AND database_name = 'db'"
-    )]
+    tables = [
+        r[0]
+        for r in server.query(
+            "SELECT table_name FROM duckdb_columns() WHERE column_name = 'visitor' AND database_name = 'db'"
+        )
+    ]
     assert {"events", "profiles", "profile_sections", "profile_events", "segment_members"} <= set(tables)
     cur = store.cursor(server.live.runtime.con)
     try:
