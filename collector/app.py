@@ -19,6 +19,7 @@ from collector.ingest import Ingest
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
 from collector.profiles import update_profiles
+from collector.rollups import refresh_daily_counts
 from collector.runtime import Runtime, open_runtime
 from collector.segments_api import SegmentsAPI
 from collector.settings import Settings, load_settings
@@ -26,7 +27,7 @@ from collector.snippet import load_snippet
 from collector.writer import WriteFailed, Writer
 
 log = logging.getLogger("collector.app")
-SALT_ROTATION_SECONDS = 60.0
+MAINTENANCE_SECONDS = 60.0
 
 
 class Live:
@@ -62,19 +63,20 @@ def create_app(
         await admin.start()
         await segments.start()
         live.segments = segments
-        rotation = asyncio.create_task(_rotate_salts(rt))
+        maintenance = asyncio.create_task(_maintain(rt))
         live.runtime, live.writer, live.ingest = rt, writer, ingest
         app.state.live = live
         log.info("collector ready", extra={"sites": [s.domain for s in settings.sites]})
         try:
             yield
         finally:
-            rotation.cancel()
+            maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await rotation
+                await maintenance
             await segments.close()
             await admin.close()
             writer.close()
+            _run_maintenance(rt)
             rt.close()
             log.info("collector stopped", extra={"events": writer.stats.events})
 
@@ -127,14 +129,19 @@ def create_app(
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-async def _rotate_salts(rt: Runtime) -> None:
+async def _maintain(rt: Runtime) -> None:
     while True:
-        await asyncio.sleep(SALT_ROTATION_SECONDS)
-        try:
-            cursor = store.cursor(rt.con)
-            try:
-                await anyio.to_thread.run_sync(rt.salts.rotate, cursor)
-            finally:
-                cursor.close()
-        except Exception:
-            log.exception("salt rotation failed")
+        await asyncio.sleep(MAINTENANCE_SECONDS)
+        await anyio.to_thread.run_sync(_run_maintenance, rt)
+
+
+def _run_maintenance(rt: Runtime) -> None:
+    """Rotate salts and refresh anonymous aggregates; a failure is logged and retried on the next tick."""
+    cursor = store.cursor(rt.con)
+    try:
+        rt.salts.rotate(cursor)
+        refresh_daily_counts(cursor)
+    except Exception:
+        log.exception("maintenance failed")
+    finally:
+        cursor.close()
