@@ -64,8 +64,9 @@ def _segments(settings: Settings, ns: argparse.Namespace) -> int:
         print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     elif ns.action == "refresh":
         for row in result:
-            sizes = ", ".join(f"{k} {v}" for k, v in row["segments"].items()) or "no segments"
-            print(f"{row['site']} {row['definition']}: {sizes} (+{row['added']} -{row['removed']}, {row['ms']} ms)")
+            print(f"{row['site']}: {len(row['segments'])} segments, +{row['added']} -{row['removed']} in {row['ms']} ms")
+            for name, members in row["segments"].items():
+                print(f"  {name:<28} {members:>9}")
     else:
         for row in result:
             print(f"{row['site']:<20} {row['name']:<28} {row['members']:>9}  {row['computed_at'] or 'never'}")

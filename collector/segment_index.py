@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.compute as pc
 
-_SEP = "\x1f"
 _SIGNATURE = "SELECT (SELECT count(*) FROM segment_members), (SELECT max(computed_at) FROM segments)"
 
 
@@ -76,15 +76,37 @@ def build_index(con: duckdb.DuckDBPyConnection) -> SegmentIndex:
 
 
 def _members(con: duckdb.DuckDBPyConnection, site: str) -> dict[int, tuple[str, ...]]:
-    table = con.execute(
-        "SELECT visitor, string_agg(segment, chr(31) ORDER BY segment) AS combo "
-        "FROM segment_members WHERE site = ? GROUP BY visitor",
-        [site],
-    ).to_arrow_table()
-    combos = pc.dictionary_encode(table.column("combo")).combine_chunks()
-    shared = [tuple(str(c).split(_SEP)) for c in combos.dictionary.to_pylist()]
-    visitors = table.column("visitor").to_pylist()
-    return dict(zip(visitors, map(shared.__getitem__, combos.indices.to_pylist()), strict=True))
+    """Each visitor's segments as bits (64 segments to a word), decoded once per distinct combination."""
+    names = [r[0] for r in con.execute(_NAMES, [site]).fetchall()]
+    con.register("_segment_ids", pa.table({"segment": names, "id": pa.array(range(len(names)), pa.int32())}))
+    try:
+        words = [con.execute(_MASKS, [site, w]).to_arrow_table() for w in range((len(names) + 63) // 64)]
+    finally:
+        con.unregister("_segment_ids")
+    if len(words) == 1:
+        combos = pc.dictionary_encode(words[0].column("mask")).combine_chunks()
+        shared = [_decode(names, (m,)) for m in combos.dictionary.to_pylist()]
+        visitors = words[0].column("visitor").to_pylist()
+        return dict(zip(visitors, map(shared.__getitem__, combos.indices.to_pylist()), strict=True))
+    masks: dict[int, list[int]] = {}
+    for w, table in enumerate(words):
+        for visitor, mask in zip(table.column("visitor").to_pylist(), table.column("mask").to_pylist(), strict=True):
+            masks.setdefault(visitor, [0] * len(words))[w] = mask
+    cache: dict[tuple[int, ...], tuple[str, ...]] = {}
+    return {v: cache.setdefault(tuple(m), _decode(names, tuple(m))) for v, m in masks.items()}
+
+
+def _decode(names: list[str], masks: tuple[int, ...]) -> tuple[str, ...]:
+    return tuple(names[w * 64 + bit] for w, mask in enumerate(masks) for bit in range(64) if mask >> bit & 1)
+
+
+_NAMES = "SELECT DISTINCT segment FROM segment_members WHERE site = ? ORDER BY segment"
+_MASKS = """
+SELECT m.visitor, bit_or(CAST(1 AS UBIGINT) << CAST(s.id % 64 AS UBIGINT)) AS mask
+FROM segment_members m JOIN _segment_ids s USING (segment)
+WHERE m.site = ? AND s.id // 64 = ?
+GROUP BY m.visitor
+"""
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:

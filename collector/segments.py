@@ -115,9 +115,8 @@ def _bind(sql: str, values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k in used}
 
 
-def refresh_definition(con: duckdb.DuckDBPyConnection, site: str, d: Definition, now: datetime) -> dict[str, Any]:
-    """Recompute one definition's segments for one site, applying only the difference; one transaction."""
-    started = time.perf_counter()
+def _compute(con: duckdb.DuckDBPyConnection, site: str, d: Definition, now: datetime) -> None:
+    """Append one definition's members for one site to the _segment_new temporary table."""
     key = d.key
     mine: dict[str, Any]
     if key is None:
@@ -130,30 +129,58 @@ def refresh_definition(con: duckdb.DuckDBPyConnection, site: str, d: Definition,
         where = f" AND q.\"{key}\" IS NOT NULL AND {value} <> ''"
         mine = {"segment_prefix": prefix, "segment_suffix": suffix}
     params = _bind(d.sql, {"site": site, "now": now})
-    build = (
-        f"CREATE OR REPLACE TEMP TABLE _segment_new AS SELECT DISTINCT {segment} AS segment, "
-        f"CAST(q.visitor AS UBIGINT) AS visitor FROM ({d.sql}\n) q WHERE q.visitor IS NOT NULL{where}"
+    con.execute(
+        f"INSERT INTO _segment_new SELECT DISTINCT $definition, {segment}, CAST(q.visitor AS UBIGINT) "
+        f"FROM ({d.sql}\n) q WHERE q.visitor IS NOT NULL{where}",
+        params | mine | {"definition": d.file},
     )
+
+
+def refresh_site(
+    con: duckdb.DuckDBPyConnection, site: str, definitions: list[Definition], now: datetime
+) -> dict[str, Any]:
+    """Recompute the definitions' segments for one site and apply only the difference, in one transaction."""
+    started = time.perf_counter()
+    files = [d.file for d in definitions]
+    query_ms: dict[str, float] = {}
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(build, params | mine)
-        sizes = dict(con.execute("SELECT segment, count(*) FROM _segment_new GROUP BY segment").fetchall())
-        old = [r[0] for r in con.execute(_OLD_NAMES, [site, d.file]).fetchall()]
-        names = sorted(set(old) | set(sizes) | ({d.name} if key is None else set()))
+        con.execute("CREATE OR REPLACE TEMP TABLE _segment_new (definition VARCHAR, segment VARCHAR, visitor UBIGINT)")
+        for d in definitions:
+            t = time.perf_counter()
+            _compute(con, site, d, now)
+            query_ms[d.file] = round((time.perf_counter() - t) * 1000, 1)
+        sizes: dict[tuple[str, str], int] = {
+            (f, name): int(n)
+            for f, name, n in con.execute(
+                "SELECT definition, segment, count(*) FROM _segment_new GROUP BY ALL"
+            ).fetchall()
+        }
+        for d in definitions:
+            if d.key is None:
+                sizes.setdefault((d.file, d.name), 0)  # a named segment stays listed when empty
+        old = con.execute(
+            "SELECT name FROM segments WHERE site = $site AND definition IN (SELECT unnest($files))",
+            {"site": site, "files": files},
+        ).fetchall()
+        names = sorted({r[0] for r in old} | {name for _, name in sizes})
         removed = con.execute(_DELETE_GONE, {"site": site, "names": names}).fetchone()
         added = con.execute(_INSERT_NEW, {"site": site, "now": now}).fetchone()
         con.execute(
-            "DELETE FROM segments WHERE site = ? AND (definition = ? OR name IN (SELECT unnest(?)))",
-            [site, d.file, names],
+            "DELETE FROM segments WHERE site = $site AND (definition IN (SELECT unnest($files)) "
+            "OR name IN (SELECT unnest($names)))",
+            {"site": site, "files": files, "names": names},
         )
-        kept = {d.name: 0} if key is None else {}
-        kept.update(sizes)
+        by_file = {d.file: d for d in definitions}
         elapsed = (time.perf_counter() - started) * 1000
-        if kept:
+        if sizes:
             con.executemany(
                 "INSERT INTO segments (site, name, description, definition, refresh_seconds, members, computed_at, "
                 "refresh_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [[site, name, d.description, d.file, d.refresh_seconds, n, now, elapsed] for name, n in kept.items()],
+                [
+                    [site, name, by_file[f].description, f, by_file[f].refresh_seconds, n, now, query_ms[f]]
+                    for (f, name), n in sorted(sizes.items())
+                ],
             )
         con.execute("DROP TABLE _segment_new")
         con.execute("COMMIT")
@@ -162,15 +189,14 @@ def refresh_definition(con: duckdb.DuckDBPyConnection, site: str, d: Definition,
         raise
     return {
         "site": site,
-        "definition": d.file,
-        "segments": kept,
+        "segments": {name: n for (_, name), n in sorted(sizes.items(), key=lambda kv: kv[0][1])},
         "added": int(added[0]) if added else 0,
         "removed": int(removed[0]) if removed else 0,
-        "ms": round((time.perf_counter() - started) * 1000, 1),
+        "query_ms": query_ms,
+        "ms": round(elapsed, 1),
     }
 
 
-_OLD_NAMES = "SELECT name FROM segments WHERE site = ? AND definition = ?"
 _DELETE_GONE = """
 DELETE FROM segment_members m
 WHERE m.site = $site AND m.segment IN (SELECT unnest($names))
@@ -215,14 +241,13 @@ def refresh(
 ) -> list[dict[str, Any]]:
     """Refresh the given definitions (all of them by default) for every site; one at a time per process."""
     now = now or now_utc()
+    chosen = [d for d in definitions if only is None or d.name in only or d.file in only]
     results = []
     with _REFRESH_LOCK:
         for site in sites:
             if only is None:
                 drop_retired(con, site, definitions)
-            for d in definitions:
-                if only is None or d.name in only or d.file in only:
-                    results.append(refresh_definition(con, site, d, now))
+            results.append(refresh_site(con, site, chosen, now))
     return results
 
 

@@ -116,10 +116,11 @@ def test_a_refresh_applies_only_the_difference_and_drops_empty_template_segments
     con.execute("UPDATE profiles SET device_type = 'desktop' WHERE visitor = 1 AND site = ?", [SITE])
     con.execute("UPDATE profiles SET first_utm_source = NULL WHERE visitor = 4")
     later = datetime(2026, 3, 15, 12, 1)
-    results = {r["definition"]: r for r in refresh(con, [SITE], definitions, later)}
+    [result] = refresh(con, [SITE], definitions, later)
 
-    assert results["desktop.sql"]["added"] == 1 and results["desktop.sql"]["removed"] == 0
-    assert results["mobile.sql"]["removed"] == 1
+    # Added: visitor 1 to desktop. Removed: visitor 1 from mobile, visitor 4 from campaign_face_book.
+    assert (result["added"], result["removed"]) == (1, 2)
+    assert result["segments"]["mobile"] == 0 and "campaign_face_book" not in result["segments"]
     assert members(con)["desktop"] == {1, 2, 4}
     assert "mobile" not in members(con)
     after = dict(con.execute("SELECT visitor, computed_at FROM segment_members WHERE segment = 'desktop'").fetchall())
