@@ -108,7 +108,7 @@ def load(settings: Any, profiles: int) -> tuple[str, dict[str, Any]]:
     timings = {
         "load_s": loaded,
         "rows": counts,
-        "segments": sorted(n for r in results for n in r["segments"]),
+        "segments": sorted(n for r in results for n in r.sizes),
         "members": members,
         "cold_refresh_s": cold,
         "index_build_s": index.build_ms / 1000,
@@ -150,10 +150,14 @@ def main() -> None:
     data_dir = tmp / "data"
     settings = load_settings(tmp / "collector.toml", env={}, data_dir=data_dir, log_level="warning")
     token, t = load(settings, args.profiles)
-    print(f"loaded {t['rows']['profiles']:,} profiles, {t['rows']['profile_sections']:,} section rows in {t['load_s']:.1f}s")
+    print(
+        f"loaded {t['rows']['profiles']:,} profiles, {t['rows']['profile_sections']:,} section rows in {t['load_s']:.1f}s"
+    )
     print(f"{len(t['segments'])} segments: {', '.join(t['segments'])}")
-    print(f"cold refresh (all {t['members']:,} members inserted): {t['cold_refresh_s']:.2f}s; "
-          f"index build: {t['index_build_s']:.2f}s")
+    print(
+        f"cold refresh (all {t['members']:,} members inserted): {t['cold_refresh_s']:.2f}s; "
+        f"index build: {t['index_build_s']:.2f}s"
+    )
 
     lookup = tmp / "lookup.lua"
     lookup.write_text(LOOKUP_LUA % (args.profiles - 1, token))

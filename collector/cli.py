@@ -64,7 +64,9 @@ def _segments(settings: Settings, ns: argparse.Namespace) -> int:
         print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     elif ns.action == "refresh":
         for row in result:
-            print(f"{row['site']}: {len(row['segments'])} segments, +{row['added']} -{row['removed']} in {row['ms']} ms")
+            print(
+                f"{row['site']}: {len(row['segments'])} segments, +{row['added']} -{row['removed']} in {row['ms']} ms"
+            )
             for name, members in row["segments"].items():
                 print(f"  {name:<28} {members:>9}")
     else:

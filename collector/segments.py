@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
+from collector.members import EMPTY, Members, diff, split
 from collector.ops import OpError, op
 from collector.resources import resource_dir
 from collector.settings import Settings
@@ -115,100 +117,125 @@ def _bind(sql: str, values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k in used}
 
 
-def _compute(con: duckdb.DuckDBPyConnection, site: str, d: Definition, now: datetime) -> None:
-    """Append one definition's members for one site to the _segment_new temporary table."""
-    key = d.key
-    mine: dict[str, Any]
-    if key is None:
-        segment, where, mine = "$segment_name", "", {"segment_name": d.name}
-    else:
-        prefix, _, suffix = d.name.partition("{" + key + "}")
-        # A template's values become part of a name: lower-case, anything but a-z and 0-9 becomes _.
-        value = f"trim(regexp_replace(lower(CAST(q.\"{key}\" AS VARCHAR)), '[^a-z0-9]+', '_', 'g'), '_')"
-        segment = f"$segment_prefix || {value} || $segment_suffix"
-        where = f" AND q.\"{key}\" IS NOT NULL AND {value} <> ''"
-        mine = {"segment_prefix": prefix, "segment_suffix": suffix}
+def _compute(con: duckdb.DuckDBPyConnection, site: str, d: Definition, now: datetime) -> Members:
+    """One definition's segments for one site: segment name -> distinct visitor hashes."""
     params = _bind(d.sql, {"site": site, "now": now})
-    con.execute(
-        f"INSERT INTO _segment_new SELECT DISTINCT $definition, {segment}, CAST(q.visitor AS UBIGINT) "
-        f"FROM ({d.sql}\n) q WHERE q.visitor IS NOT NULL{where}",
-        params | mine | {"definition": d.file},
-    )
+    key = d.key
+    if key is None:
+        sql = f"SELECT DISTINCT CAST(q.visitor AS UBIGINT) AS visitor FROM ({d.sql}\n) q WHERE q.visitor IS NOT NULL"
+        visitors = con.execute(sql, params).to_arrow_table().column("visitor").combine_chunks()
+        return {d.name: visitors.cast(pa.uint64())}
+    prefix, _, suffix = d.name.partition("{" + key + "}")
+    # A template's values become part of a name: lower-case, anything but a-z and 0-9 becomes _.
+    # The names are made once per distinct value, not once per row.
+    sql = f"""
+        WITH q AS (SELECT * FROM ({d.sql}\n) q WHERE q.visitor IS NOT NULL AND q."{key}" IS NOT NULL),
+        v AS (SELECT DISTINCT "{key}" AS value FROM q),
+        n AS (
+            SELECT value, trim(regexp_replace(lower(CAST(value AS VARCHAR)), '[^a-z0-9]+', '_', 'g'), '_') AS part
+            FROM v
+        )
+        SELECT DISTINCT $segment_prefix || n.part || $segment_suffix AS segment, CAST(q.visitor AS UBIGINT) AS visitor
+        FROM q JOIN n ON q."{key}" = n.value
+        WHERE n.part <> ''
+    """
+    table = con.execute(sql, params | {"segment_prefix": prefix, "segment_suffix": suffix}).to_arrow_table()
+    return split(table)
+
+
+@dataclass(slots=True)
+class SiteRefresh:
+    site: str
+    sizes: dict[str, int]
+    names: list[str]  # every segment name the refreshed definitions had before or have now
+    members: Members
+    added: int
+    removed: int
+    query_ms: dict[str, float]
+    ms: float
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "site": self.site,
+            "segments": dict(sorted(self.sizes.items())),
+            "added": self.added,
+            "removed": self.removed,
+            "query_ms": self.query_ms,
+            "ms": self.ms,
+        }
 
 
 def refresh_site(
     con: duckdb.DuckDBPyConnection, site: str, definitions: list[Definition], now: datetime
-) -> dict[str, Any]:
-    """Recompute the definitions' segments for one site and apply only the difference, in one transaction."""
+) -> SiteRefresh:
+    """Recompute the definitions' segments for one site and write only the difference, in one transaction."""
     started = time.perf_counter()
     files = [d.file for d in definitions]
+    by_file = {d.file: d for d in definitions}
     query_ms: dict[str, float] = {}
+    new: Members = {}
+    owner: dict[str, str] = {}
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("CREATE OR REPLACE TEMP TABLE _segment_new (definition VARCHAR, segment VARCHAR, visitor UBIGINT)")
         for d in definitions:
             t = time.perf_counter()
-            _compute(con, site, d, now)
-            query_ms[d.file] = round((time.perf_counter() - t) * 1000, 1)
-        sizes: dict[tuple[str, str], int] = {
-            (f, name): int(n)
-            for f, name, n in con.execute(
-                "SELECT definition, segment, count(*) FROM _segment_new GROUP BY ALL"
-            ).fetchall()
-        }
-        for d in definitions:
+            found = _compute(con, site, d, now)
             if d.key is None:
-                sizes.setdefault((d.file, d.name), 0)  # a named segment stays listed when empty
-        old = con.execute(
+                found.setdefault(d.name, EMPTY)  # a named segment stays listed when empty
+            new.update(found)
+            owner.update(dict.fromkeys(found, d.file))
+            query_ms[d.file] = round((time.perf_counter() - t) * 1000, 1)
+        old_names = con.execute(
             "SELECT name FROM segments WHERE site = $site AND definition IN (SELECT unnest($files))",
             {"site": site, "files": files},
         ).fetchall()
-        names = sorted({r[0] for r in old} | {name for _, name in sizes})
-        removed = con.execute(_DELETE_GONE, {"site": site, "names": names}).fetchone()
-        added = con.execute(_INSERT_NEW, {"site": site, "now": now}).fetchone()
+        names = sorted({r[0] for r in old_names} | set(new))
+        old = split(con.execute(_OLD_MEMBERS, {"site": site, "names": names}).to_arrow_table())
+        added, removed = diff(old, new, names)
+        if removed.num_rows:
+            con.register("_segment_removed", removed)
+            try:
+                con.execute(_DELETE_REMOVED, {"site": site})
+            finally:
+                con.unregister("_segment_removed")
+        if added.num_rows:
+            con.register("_segment_added", added)
+            try:
+                con.execute(_INSERT_ADDED, {"site": site, "now": now})
+            finally:
+                con.unregister("_segment_added")
         con.execute(
             "DELETE FROM segments WHERE site = $site AND (definition IN (SELECT unnest($files)) "
             "OR name IN (SELECT unnest($names)))",
             {"site": site, "files": files, "names": names},
         )
-        by_file = {d.file: d for d in definitions}
-        elapsed = (time.perf_counter() - started) * 1000
+        sizes = {name: len(visitors) for name, visitors in new.items()}
         if sizes:
             con.executemany(
                 "INSERT INTO segments (site, name, description, definition, refresh_seconds, members, computed_at, "
                 "refresh_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    [site, name, by_file[f].description, f, by_file[f].refresh_seconds, n, now, query_ms[f]]
-                    for (f, name), n in sorted(sizes.items())
+                    [site, name, by_file[f].description, f, by_file[f].refresh_seconds, sizes[name], now, query_ms[f]]
+                    for name, f in sorted(owner.items())
                 ],
             )
-        con.execute("DROP TABLE _segment_new")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return {
-        "site": site,
-        "segments": {name: n for (_, name), n in sorted(sizes.items(), key=lambda kv: kv[0][1])},
-        "added": int(added[0]) if added else 0,
-        "removed": int(removed[0]) if removed else 0,
-        "query_ms": query_ms,
-        "ms": round(elapsed, 1),
-    }
+    elapsed = round((time.perf_counter() - started) * 1000, 1)
+    return SiteRefresh(site, sizes, names, new, added.num_rows, removed.num_rows, query_ms, elapsed)
 
 
-_DELETE_GONE = """
+_OLD_MEMBERS = "SELECT segment, visitor FROM segment_members WHERE site = $site AND segment IN (SELECT unnest($names))"
+_DELETE_REMOVED = """
 DELETE FROM segment_members m
-WHERE m.site = $site AND m.segment IN (SELECT unnest($names))
-  AND NOT EXISTS (SELECT 1 FROM _segment_new n WHERE n.segment = m.segment AND n.visitor = m.visitor)
+WHERE m.site = $site AND EXISTS (SELECT 1 FROM _segment_removed r WHERE r.segment = m.segment AND r.visitor = m.visitor)
 """
-_INSERT_NEW = """
-INSERT INTO segment_members (site, segment, visitor, computed_at)
-SELECT $site, n.segment, n.visitor, $now FROM _segment_new n
-WHERE NOT EXISTS (
-    SELECT 1 FROM segment_members m WHERE m.site = $site AND m.segment = n.segment AND m.visitor = n.visitor
+_INSERT_ADDED = (
+    "INSERT INTO segment_members (site, segment, visitor, computed_at) "
+    "SELECT $site, segment, visitor, $now FROM _segment_added"
 )
-"""
 
 
 def drop_retired(con: duckdb.DuckDBPyConnection, site: str, definitions: list[Definition]) -> int:
@@ -238,7 +265,7 @@ def refresh(
     definitions: list[Definition],
     now: datetime | None = None,
     only: set[str] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[SiteRefresh]:
     """Refresh the given definitions (all of them by default) for every site; one at a time per process."""
     now = now or now_utc()
     chosen = [d for d in definitions if only is None or d.name in only or d.file in only]
@@ -291,7 +318,8 @@ def refresh_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[st
         unknown = set(only) - {d.name for d in definitions} - {d.file for d in definitions}
         if unknown:
             raise OpError(f"no segment definition named {', '.join(sorted(unknown))}")
-    return refresh(con, _sites(settings, args), definitions, only=set(only) if only else None)
+    results = refresh(con, _sites(settings, args), definitions, only=set(only) if only else None)
+    return [r.summary() for r in results]
 
 
 @op("segments.list")

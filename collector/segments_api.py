@@ -28,7 +28,7 @@ from collector import store
 from collector.auth import AuthError, Principal, audit, authenticate, authorize
 from collector.contextual import Detect, Rule, build_context, evaluate, load_rules
 from collector.devices import detect
-from collector.segment_index import SegmentIndex, build_index, signature
+from collector.segment_index import SegmentIndex, build_index, signature, updated_index
 from collector.segments import Definition, definitions_dir, load_definitions, refresh
 from collector.settings import Settings
 from collector.visitor import consented_visitor
@@ -108,11 +108,11 @@ class SegmentsAPI:
 
         def run(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
             results = refresh(cur, sites, self.definitions, now, only)
-            self.index = build_index(cur)
-            return results
+            self.index = updated_index(cur, self.index, results)
+            return [r.summary() for r in results]
 
-        results: list[dict[str, Any]] = self._with_cursor(run)
-        return results
+        summaries: list[dict[str, Any]] = self._with_cursor(run)
+        return summaries
 
     def forget(self, site: str, visitor: int) -> None:
         self.index.forget(site, visitor)

@@ -58,8 +58,12 @@ def test_wheel_serves_from_any_folder_with_its_package_data(tmp_path: Path) -> N
         assert b"sendBeacon" in r.content
         assert (elsewhere / "data" / "collector.duckdb").exists()
         where = subprocess.run(
-            [sys.executable, "-c", "import collector; print(collector.__file__)"], env=env, cwd=elsewhere,
-            capture_output=True, text=True, check=True,
+            [sys.executable, "-c", "import collector; print(collector.__file__)"],
+            env=env,
+            cwd=elsewhere,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         assert where.startswith(str(site))
     finally:

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from collector import store
-from collector.segment_index import build_index
+from collector.segment_index import build_index, updated_index
 from collector.segments import DefinitionError, load_definitions, parse_definition, refresh
 
 SITE = "example.com"
@@ -119,8 +119,8 @@ def test_a_refresh_applies_only_the_difference_and_drops_empty_template_segments
     [result] = refresh(con, [SITE], definitions, later)
 
     # Added: visitor 1 to desktop. Removed: visitor 1 from mobile, visitor 4 from campaign_face_book.
-    assert (result["added"], result["removed"]) == (1, 2)
-    assert result["segments"]["mobile"] == 0 and "campaign_face_book" not in result["segments"]
+    assert (result.added, result.removed) == (1, 2)
+    assert result.sizes["mobile"] == 0 and "campaign_face_book" not in result.sizes
     assert members(con)["desktop"] == {1, 2, 4}
     assert "mobile" not in members(con)
     after = dict(con.execute("SELECT visitor, computed_at FROM segment_members WHERE segment = 'desktop'").fetchall())
@@ -147,8 +147,9 @@ def test_the_index_maps_each_visitor_to_its_segments_per_site(con: duckdb.DuckDB
     )
     assert index.segments_of("other.org", 1) == ("lang_vi", "mobile")
     assert index.segments_of(SITE, 999) == ()
-    assert index.sizes[SITE]["engaged"] == 2
+    assert len(index.sets[SITE]["engaged"]) == 2
     assert index.computed_at[SITE] == NOW
+    assert updated_index(con, index, refresh(con, [SITE], definitions, NOW)).members == index.members
     index.forget(SITE, 1)
     assert index.segments_of(SITE, 1) == ()
 
@@ -185,3 +186,16 @@ def test_a_definition_with_an_unknown_parameter_is_refused(con: duckdb.DuckDBPyC
     d = parse_definition("x.sql", "-- name: x\nSELECT visitor FROM profiles WHERE site = $domain")
     with pytest.raises(DefinitionError, match=r"\$domain"):
         refresh(con, [SITE], [d], NOW)
+
+
+def test_the_index_handles_more_than_64_segments(con: duckdb.DuckDBPyConnection) -> None:
+    profile(con, 1)
+    profile(con, 2)
+    many = parse_definition(
+        "n.sql", "-- name: n_{k}\nSELECT visitor, k FROM profiles, range(70) r(k) WHERE visitor = 1"
+    )
+    one = parse_definition("a.sql", "-- name: all\nSELECT visitor FROM profiles")
+    refresh(con, [SITE], [many, one], NOW)
+    index = build_index(con)
+    assert index.segments_of(SITE, 1) == tuple(sorted(["all", *(f"n_{k}" for k in range(70))]))
+    assert index.segments_of(SITE, 2) == ("all",)
