@@ -6,6 +6,10 @@ so the database only sees the rows that changed; the lookup index is built from 
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left
+from dataclasses import dataclass, field
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -49,30 +53,54 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(tables)
 
 
-def by_visitor(members: Members) -> dict[int, tuple[str, ...]]:
-    """visitor -> its segment names (sorted); visitors with the same segments share one tuple."""
+@dataclass(slots=True)
+class Lookup:
+    """Segments per visitor of one site: sorted visitor hashes, and per visitor an index into shared tuples."""
+
+    visitors: array[int] = field(default_factory=lambda: array("Q"))
+    codes: array[int] = field(default_factory=lambda: array("i"))
+    combos: list[tuple[str, ...]] = field(default_factory=list)
+    forgotten: set[int] = field(default_factory=set)
+
+    def __len__(self) -> int:
+        return len(self.visitors)
+
+    def get(self, visitor: int) -> tuple[str, ...]:
+        i = bisect_left(self.visitors, visitor)
+        if i < len(self.visitors) and self.visitors[i] == visitor and visitor not in self.forgotten:
+            return self.combos[self.codes[i]]
+        return ()
+
+
+def by_visitor(members: Members) -> Lookup:
+    """visitor -> its segment names (sorted), as compact arrays: about 12 bytes per visitor."""
     names = sorted(name for name, visitors in members.items() if len(visitors))
     if not names:
-        return {}
-    words: list[pa.Table] = []
-    for start in range(0, len(names), 64):
+        return Lookup()
+    grouped: pa.Table | None = None
+    for w, start in enumerate(range(0, len(names), 64)):
         chunk = names[start : start + 64]
         bits = [pa.repeat(pa.scalar(1 << i, pa.uint64()), len(members[n])) for i, n in enumerate(chunk)]
         table = pa.table({"visitor": pa.concat_arrays([members[n] for n in chunk]), "bit": pa.concat_arrays(bits)})
         # Each (segment, visitor) pair is distinct, so the sum of the bits is their OR.
-        words.append(table.group_by("visitor").aggregate([("bit", "sum")]))
-    if len(words) == 1:
-        combos = pc.dictionary_encode(words[0].column("bit_sum")).combine_chunks()
-        shared = [_decode(names, (m,)) for m in combos.dictionary.to_pylist()]
-        visitors = words[0].column("visitor").to_pylist()
-        return dict(zip(visitors, map(shared.__getitem__, combos.indices.to_pylist()), strict=True))
-    masks: dict[int, list[int]] = {}
-    for w, table in enumerate(words):
-        for visitor, mask in zip(table.column("visitor").to_pylist(), table.column("bit_sum").to_pylist(), strict=True):
-            masks.setdefault(visitor, [0] * len(words))[w] = mask
-    cache: dict[tuple[int, ...], tuple[str, ...]] = {}
-    return {v: cache.setdefault(tuple(m), _decode(names, tuple(m))) for v, m in masks.items()}
+        word = table.group_by("visitor").aggregate([("bit", "sum")])
+        word = pa.table({"visitor": word.column("visitor"), f"w{w}": word.column("bit_sum")})
+        grouped = word if grouped is None else grouped.join(word, "visitor", join_type="full outer")
+    assert grouped is not None
+    grouped = grouped.sort_by("visitor")
+    words = [pc.fill_null(grouped.column(f"w{w}"), 0).cast(pa.string()) for w in range(grouped.num_columns - 1)]
+    key = words[0] if len(words) == 1 else pc.binary_join_element_wise(*words, ":")
+    codes = pc.dictionary_encode(key).combine_chunks()
+    combos = [_decode(names, [int(m) for m in str(k).split(":")]) for k in codes.dictionary.to_pylist()]
+    return Lookup(_array("Q", grouped.column("visitor").combine_chunks()), _array("i", codes.indices), combos)
 
 
-def _decode(names: list[str], masks: tuple[int, ...]) -> tuple[str, ...]:
+def _array(typecode: str, values: pa.Array) -> array[int]:
+    out = array(typecode)
+    width = out.itemsize
+    out.frombytes(values.buffers()[1].to_pybytes()[values.offset * width : (values.offset + len(values)) * width])
+    return out
+
+
+def _decode(names: list[str], masks: list[int]) -> tuple[str, ...]:
     return tuple(names[w * 64 + bit] for w, mask in enumerate(masks) for bit in range(64) if mask >> bit & 1)

@@ -14,15 +14,13 @@ from typing import Any
 
 import duckdb
 
-from collector.members import Members, by_visitor, split
-from collector.segments import SiteRefresh
-
-_SIGNATURE = "SELECT (SELECT count(*) FROM segment_members), (SELECT max(computed_at) FROM segments)"
+from collector.members import Lookup, Members, by_visitor, split
+from collector.segments import SiteRefresh, signature
 
 
 @dataclass(slots=True)
 class SegmentIndex:
-    members: dict[str, dict[int, tuple[str, ...]]] = field(default_factory=dict)
+    members: dict[str, Lookup] = field(default_factory=dict)
     accounts: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
     sets: dict[str, Members] = field(default_factory=dict)
     computed_at: dict[str, datetime] = field(default_factory=dict)
@@ -30,20 +28,17 @@ class SegmentIndex:
     build_ms: float = 0.0
 
     def segments_of(self, site: str, visitor: int) -> tuple[str, ...]:
-        return self.members.get(site, {}).get(visitor, ())
+        lookup = self.members.get(site)
+        return lookup.get(visitor) if lookup is not None else ()
 
     def visitors_of_account(self, site: str, account: str) -> tuple[int, ...]:
         return self.accounts.get(site, {}).get(account, ())
 
     def forget(self, site: str, visitor: int) -> None:
         """Drop a visitor at once (erasure); the next build reads the already-deleted rows."""
-        self.members.get(site, {}).pop(visitor, None)
-
-
-def signature(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
-    """Changes when a refresh ran or members were deleted (an erasure), in this process or another."""
-    row = con.execute(_SIGNATURE).fetchone()
-    return (int(row[0]), row[1]) if row else ()
+        lookup = self.members.get(site)
+        if lookup is not None:
+            lookup.forgotten.add(visitor)
 
 
 def build_index(con: duckdb.DuckDBPyConnection) -> SegmentIndex:

@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from collector.members import EMPTY, Members, diff, split
 from collector.ops import OpError, op
@@ -32,6 +33,7 @@ DEFAULT_REFRESH_SECONDS = 60
 _HEADER = re.compile(r"^--\s*([a-z_]+):\s*(.*?)\s*$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\{[a-z_][a-z0-9_]*\})?[a-z0-9_]*$")
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+_NOT_NAME = re.compile(r"[^a-z0-9]+")
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h)?$")
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 # Only one refresh at a time in a process: the scheduler, the CLI (through the admin socket) and tests share it.
@@ -55,9 +57,6 @@ class Definition:
         """The column a template names its segments after (`lang_{language}` -> `language`)."""
         match = re.search(r"\{([a-z0-9_]+)\}", self.name)
         return match.group(1) if match else None
-
-    def segment_name(self, value: str) -> str:
-        return re.sub(r"\{[a-z0-9_]+\}", value, self.name)
 
 
 def parse_definition(file: str, text: str) -> Definition:
@@ -122,25 +121,28 @@ def _compute(con: duckdb.DuckDBPyConnection, site: str, d: Definition, now: date
     params = _bind(d.sql, {"site": site, "now": now})
     key = d.key
     if key is None:
-        sql = f"SELECT DISTINCT CAST(q.visitor AS UBIGINT) AS visitor FROM ({d.sql}\n) q WHERE q.visitor IS NOT NULL"
+        sql = f"SELECT CAST(q.visitor AS UBIGINT) AS visitor FROM ({d.sql}\n) q WHERE q.visitor IS NOT NULL"
         visitors = con.execute(sql, params).to_arrow_table().column("visitor").combine_chunks()
-        return {d.name: visitors.cast(pa.uint64())}
-    prefix, _, suffix = d.name.partition("{" + key + "}")
-    # A template's values become part of a name: lower-case, anything but a-z and 0-9 becomes _.
-    # The names are made once per distinct value, not once per row.
-    sql = f"""
-        WITH q AS (SELECT * FROM ({d.sql}\n) q WHERE q.visitor IS NOT NULL AND q."{key}" IS NOT NULL),
-        v AS (SELECT DISTINCT "{key}" AS value FROM q),
-        n AS (
-            SELECT value, trim(regexp_replace(lower(CAST(value AS VARCHAR)), '[^a-z0-9]+', '_', 'g'), '_') AS part
-            FROM v
-        )
-        SELECT DISTINCT $segment_prefix || n.part || $segment_suffix AS segment, CAST(q.visitor AS UBIGINT) AS visitor
-        FROM q JOIN n ON q."{key}" = n.value
-        WHERE n.part <> ''
-    """
-    table = con.execute(sql, params | {"segment_prefix": prefix, "segment_suffix": suffix}).to_arrow_table()
-    return split(table)
+        return {d.name: pc.unique(visitors.cast(pa.uint64()))}
+    sql = (
+        f'SELECT CAST(q.visitor AS UBIGINT) AS visitor, CAST(q."{key}" AS VARCHAR) AS value '
+        f'FROM ({d.sql}\n) q WHERE q.visitor IS NOT NULL AND q."{key}" IS NOT NULL'
+    )
+    table = con.execute(sql, params).to_arrow_table()
+    if table.num_rows == 0:
+        return {}
+    # Names are made once per distinct value, and values that read the same (Facebook, facebook) merge.
+    codes = pc.dictionary_encode(table.column("value")).combine_chunks()
+    names = pa.array([_template_name(d, str(v)) for v in codes.dictionary.to_pylist()], pa.string())
+    named = pa.table({"segment": pc.take(names, codes.indices), "visitor": table.column("visitor").combine_chunks()})
+    named = named.filter(pc.is_valid(named.column("segment")))
+    return {name: pc.unique(visitors) for name, visitors in split(named).items()}
+
+
+def _template_name(d: Definition, value: str) -> str | None:
+    """A template's value as part of a name: lower-case, and anything but a-z and 0-9 becomes _."""
+    part = _NOT_NAME.sub("_", value.lower()).strip("_")
+    return d.name.replace("{" + str(d.key) + "}", part) if part else None
 
 
 @dataclass(slots=True)
@@ -166,7 +168,11 @@ class SiteRefresh:
 
 
 def refresh_site(
-    con: duckdb.DuckDBPyConnection, site: str, definitions: list[Definition], now: datetime
+    con: duckdb.DuckDBPyConnection,
+    site: str,
+    definitions: list[Definition],
+    now: datetime,
+    previous: Members | None = None,
 ) -> SiteRefresh:
     """Recompute the definitions' segments for one site and write only the difference, in one transaction."""
     started = time.perf_counter()
@@ -190,7 +196,10 @@ def refresh_site(
             {"site": site, "files": files},
         ).fetchall()
         names = sorted({r[0] for r in old_names} | set(new))
-        old = split(con.execute(_OLD_MEMBERS, {"site": site, "names": names}).to_arrow_table())
+        if previous is None:
+            old = split(con.execute(_OLD_MEMBERS, {"site": site, "names": names}).to_arrow_table())
+        else:
+            old = {name: previous[name] for name in names if name in previous}
         added, removed = diff(old, new, names)
         if removed.num_rows:
             con.register("_segment_removed", removed)
@@ -259,22 +268,37 @@ def drop_retired(con: duckdb.DuckDBPyConnection, site: str, definitions: list[De
     return int(row[0]) if row else 0
 
 
+def signature(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+    """Changes when a refresh ran or members were deleted (an erasure), in this process or another."""
+    row = con.execute(_SIGNATURE).fetchone()
+    return (int(row[0]), row[1]) if row else ()
+
+
+_SIGNATURE = "SELECT (SELECT count(*) FROM segment_members), (SELECT max(computed_at) FROM segments)"
+
+
 def refresh(
     con: duckdb.DuckDBPyConnection,
     sites: list[str],
     definitions: list[Definition],
     now: datetime | None = None,
     only: set[str] | None = None,
+    previous: tuple[tuple[Any, ...], dict[str, Members]] | None = None,
 ) -> list[SiteRefresh]:
-    """Refresh the given definitions (all of them by default) for every site; one at a time per process."""
+    """Refresh the given definitions (all of them by default) for every site; one at a time per process.
+
+    `previous` is (signature, members per site) of what was last read or written; when the signature still
+    matches the database, the stored members are not read again.
+    """
     now = now or now_utc()
     chosen = [d for d in definitions if only is None or d.name in only or d.file in only]
     results = []
     with _REFRESH_LOCK:
+        known = previous[1] if previous is not None and signature(con) == previous[0] else None
         for site in sites:
-            if only is None:
-                drop_retired(con, site, definitions)
-            results.append(refresh_site(con, site, chosen, now))
+            if only is None and drop_retired(con, site, definitions):
+                known = None
+            results.append(refresh_site(con, site, chosen, now, None if known is None else known.get(site, {})))
     return results
 
 

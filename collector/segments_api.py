@@ -28,8 +28,8 @@ from collector import store
 from collector.auth import AuthError, Principal, audit, authenticate, authorize
 from collector.contextual import Detect, Rule, build_context, evaluate, load_rules
 from collector.devices import detect
-from collector.segment_index import SegmentIndex, build_index, signature, updated_index
-from collector.segments import Definition, definitions_dir, load_definitions, refresh
+from collector.segment_index import SegmentIndex, build_index, updated_index
+from collector.segments import Definition, definitions_dir, load_definitions, refresh, signature
 from collector.settings import Settings
 from collector.visitor import consented_visitor
 
@@ -107,8 +107,9 @@ class SegmentsAPI:
         sites = [s.domain for s in self.settings.sites]
 
         def run(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-            results = refresh(cur, sites, self.definitions, now, only)
-            self.index = updated_index(cur, self.index, results)
+            index = self.index
+            results = refresh(cur, sites, self.definitions, now, only, (index.signature, index.sets))
+            self.index = updated_index(cur, index, results)
             return [r.summary() for r in results]
 
         summaries: list[dict[str, Any]] = self._with_cursor(run)
@@ -215,8 +216,8 @@ class SegmentsAPI:
             accounts = _strings(body.get("accounts", []), "accounts")
             if len(visitors) + len(accounts) > MAX_LOOKUP:
                 raise BadRequest(f"at most {MAX_LOOKUP} visitors and accounts in one call", "visitors")
-            members = self.index.members.get(site, {})
-            by_visitor = {v: list(members.get(self._visitor(site, v, "visitors"), ())) for v in visitors}
+            index = self.index
+            by_visitor = {v: list(index.segments_of(site, self._visitor(site, v, "visitors"))) for v in visitors}
             kind = body.get("kind")
             by_account = {a: self._account_segments(site, a, kind if isinstance(kind, str) else None) for a in accounts}
         except (AuthError, BadRequest) as exc:

@@ -5,4 +5,4 @@ SELECT visitor
 FROM profile_sections
 WHERE site = $site AND day > CAST($now AS DATE) - 30
 GROUP BY visitor
-HAVING count(DISTINCT day) >= 2
+HAVING min(day) < max(day)
