@@ -62,7 +62,8 @@ end
 """
 LOAD_PROFILES = """
 INSERT INTO profiles
-SELECT $site, visitor, $now - to_days(CAST(i % 60 AS INTEGER)) - to_hours(5), $now - to_minutes(CAST(i % 1440 AS INTEGER)), 1 + i % 5, 1 + i % 9,
+SELECT $site, visitor, $now - to_days(CAST(i % 60 AS INTEGER)) - to_hours(5),
+       $now - to_minutes(CAST(i % 1440 AS INTEGER)), 1 + i % 5, 1 + i % 9,
        1 + i % 40, i % 4, ['mobile', 'mobile', 'mobile', 'desktop', 'desktop', 'tablet'][1 + i % 6], NULL, NULL,
        ['iOS', 'Android', 'Windows'][1 + i % 3], 'Chrome', 'small', ['vi-VN', 'en-US', 'fr', 'de', 'ja'][1 + i % 5],
        'Asia/Ho_Chi_Minh', NULL, CASE i % 7 WHEN 0 THEN 'newsletter' WHEN 1 THEN 'facebook' WHEN 2 THEN 'google' END,
@@ -71,7 +72,8 @@ FROM ids
 """
 LOAD_SECTIONS = """
 INSERT INTO profile_sections
-SELECT $site, visitor, CAST($now AS DATE) - CAST(k * 9 + i % 9 AS INTEGER), ['', 'shoes', 'bags', 'sale', 'blog'][1 + (i + k) % 5],
+SELECT $site, visitor, CAST($now AS DATE) - CAST(k * 9 + i % 9 AS INTEGER),
+       ['', 'shoes', 'bags', 'sale', 'blog'][1 + (i + k) % 5],
        1 + (i * 7 + k) % 6, (i + k) % 2
 FROM ids, range(1 + i % 3) r(k)
 """
@@ -118,7 +120,7 @@ def load(settings: Any, profiles: int) -> tuple[str, dict[str, Any]]:
 
 def serve(cmd: list[str], url: str) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ingest_bench.wait_ready(url, proc)
+    ingest_bench.wait_ready(url, proc)  # the collector answers once its index is loaded
     return proc
 
 

@@ -88,10 +88,14 @@ def by_visitor(members: Members) -> Lookup:
         grouped = word if grouped is None else grouped.join(word, "visitor", join_type="full outer")
     assert grouped is not None
     grouped = grouped.sort_by("visitor")
-    words = [pc.fill_null(grouped.column(f"w{w}"), 0).cast(pa.string()) for w in range(grouped.num_columns - 1)]
-    key = words[0] if len(words) == 1 else pc.binary_join_element_wise(*words, ":")
-    codes = pc.dictionary_encode(key).combine_chunks()
-    combos = [_decode(names, [int(m) for m in str(k).split(":")]) for k in codes.dictionary.to_pylist()]
+    words = [pc.fill_null(grouped.column(f"w{w}"), 0) for w in range(grouped.num_columns - 1)]
+    if len(words) == 1:
+        codes = pc.dictionary_encode(words[0]).combine_chunks()
+        combos = [_decode(names, [int(m)]) for m in codes.dictionary.to_pylist()]
+    else:
+        key = pc.binary_join_element_wise(*[w.cast(pa.string()) for w in words], ":")
+        codes = pc.dictionary_encode(key).combine_chunks()
+        combos = [_decode(names, [int(m) for m in str(k).split(":")]) for k in codes.dictionary.to_pylist()]
     return Lookup(_array("Q", grouped.column("visitor").combine_chunks()), _array("i", codes.indices), combos)
 
 
