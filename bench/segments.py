@@ -152,9 +152,8 @@ def main() -> None:
     data_dir = tmp / "data"
     settings = load_settings(tmp / "collector.toml", env={}, data_dir=data_dir, log_level="warning")
     token, t = load(settings, args.profiles)
-    print(
-        f"loaded {t['rows']['profiles']:,} profiles, {t['rows']['profile_sections']:,} section rows in {t['load_s']:.1f}s"
-    )
+    rows = t["rows"]
+    print(f"loaded {rows['profiles']:,} profiles, {rows['profile_sections']:,} section rows in {t['load_s']:.1f}s")
     print(f"{len(t['segments'])} segments: {', '.join(t['segments'])}")
     print(
         f"cold refresh (all {t['members']:,} members inserted): {t['cold_refresh_s']:.2f}s; "
