@@ -10,6 +10,7 @@ from array import array
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -26,6 +27,18 @@ def split(table: pa.Table, segment: str = "segment", visitor: str = "visitor") -
     return {
         str(name): visitors.filter(pc.equal(codes.indices, i)) for i, name in enumerate(codes.dictionary.to_pylist())
     }
+
+
+def read(con: duckdb.DuckDBPyConnection, site: str, names: list[str] | None = None) -> Members:
+    """Stored members of a site's segments (all of them by default), one filtered scan per segment."""
+    if names is None:
+        names = [r[0] for r in con.execute(_NAMES, [site]).fetchall()]
+    found = {name: con.execute(_MEMBERS, [site, name]).to_arrow_table().column("visitor") for name in names}
+    return {name: visitors.combine_chunks().cast(pa.uint64()) for name, visitors in found.items() if len(visitors)}
+
+
+_NAMES = "SELECT DISTINCT segment FROM segment_members WHERE site = ? ORDER BY segment"
+_MEMBERS = "SELECT visitor FROM segment_members WHERE site = ? AND segment = ?"
 
 
 def diff(old: Members, new: Members, names: list[str]) -> tuple[pa.Table, pa.Table]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from collector.members import Lookup, Members, by_visitor, split
+from collector.members import Lookup, Members, by_visitor, read
 from collector.segments import SiteRefresh, signature
 
 
@@ -48,12 +48,7 @@ def build_index(con: duckdb.DuckDBPyConnection) -> SegmentIndex:
     try:
         sig = signature(con)
         sites = [r[0] for r in con.execute("SELECT DISTINCT site FROM segment_members").fetchall()]
-        sets = {
-            site: split(
-                con.execute("SELECT segment, visitor FROM segment_members WHERE site = ?", [site]).to_arrow_table()
-            )
-            for site in sites
-        }
+        sets = {site: read(con, site) for site in sites}
         computed_at = _computed_at(con)
         accounts = _accounts(con)
         con.execute("COMMIT")

@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collector.members import EMPTY, Members, diff, split
+from collector.members import EMPTY, Members, diff, read, split
 from collector.ops import OpError, op
 from collector.resources import resource_dir
 from collector.settings import Settings
@@ -197,7 +197,7 @@ def refresh_site(
         ).fetchall()
         names = sorted({r[0] for r in old_names} | set(new))
         if previous is None:
-            old = split(con.execute(_OLD_MEMBERS, {"site": site, "names": names}).to_arrow_table())
+            old = read(con, site, names)
         else:
             old = {name: previous[name] for name in names if name in previous}
         added, removed = diff(old, new, names)
@@ -236,7 +236,6 @@ def refresh_site(
     return SiteRefresh(site, sizes, names, new, added.num_rows, removed.num_rows, query_ms, elapsed)
 
 
-_OLD_MEMBERS = "SELECT segment, visitor FROM segment_members WHERE site = $site AND segment IN (SELECT unnest($names))"
 _DELETE_REMOVED = """
 DELETE FROM segment_members m
 WHERE m.site = $site AND EXISTS (SELECT 1 FROM _segment_removed r WHERE r.segment = m.segment AND r.visitor = m.visitor)
