@@ -15,16 +15,18 @@ from starlette.routing import Route
 
 from collector import store
 from collector.admin import AdminServer
+from collector.devices import Detector
+from collector.devices import warm as warm_devices
 from collector.ingest import Ingest
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
 from collector.profiles import update_profiles
 from collector.rollups import refresh_daily_counts
-from collector.runtime import Runtime, open_runtime
+from collector.runtime import Runtime, open_journal, open_runtime
 from collector.segments_api import SegmentsAPI
 from collector.settings import Settings, load_settings
 from collector.snippet import load_snippet
-from collector.writer import WriteFailed, Writer
+from collector.writer import Sealer, WriteFailed, Writer
 
 log = logging.getLogger("collector.app")
 MAINTENANCE_SECONDS = 60.0
@@ -36,6 +38,7 @@ class Live:
     runtime: Runtime | None = None
     writer: Writer | None = None
     ingest: Ingest | None = None
+    devices: Detector | None = None
     segments: SegmentsAPI | None = None
 
 
@@ -53,18 +56,21 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         rt = runtime or open_runtime(settings)
-        writer = Writer(rt.con, settings.writer_batch_events, settings.writer_linger_ms, hooks=[update_profiles])
-        kwargs = {"detector": detector} if detector is not None else {}
-        pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, **kwargs)
+        devices = Detector()
+        # Loading every device rule takes seconds; pay it before serving rather than on the first requests.
+        await anyio.to_thread.run_sync(warm_devices)
+        journal, sealer = open_journal(settings), Sealer(rt.database_key)
+        writer = Writer(rt.con, journal, sealer, settings.writer_batch_events, hooks=[update_profiles])
+        pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, detector or devices.detect)
         ingest = Ingest(settings, pipeline, writer)
-        admin = AdminServer(settings, rt.con)
-        segments = SegmentsAPI(settings, rt.con, rt.keys.pepper)
+        segments = SegmentsAPI(settings, rt.con, rt.keys.pepper, sync=writer.sync)
         writer.start()
+        admin = AdminServer(settings, rt.con, writer.sync)
         await admin.start()
         await segments.start()
         live.segments = segments
         maintenance = asyncio.create_task(_maintain(rt))
-        live.runtime, live.writer, live.ingest = rt, writer, ingest
+        live.runtime, live.writer, live.ingest, live.devices = rt, writer, ingest, devices
         app.state.live = live
         log.info("collector ready", extra={"sites": [s.domain for s in settings.sites]})
         try:

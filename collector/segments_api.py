@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -63,8 +63,10 @@ class SegmentsAPI:
         definitions: list[Definition] | None = None,
         rules: list[Rule] | None = None,
         detector: Detect = detect,
+        sync: Callable[[], object] | None = None,
     ) -> None:
         self.settings = settings
+        self.sync = sync  # waits until every acknowledged event is in DuckDB
         self.con = con
         self.pepper = pepper
         self.definitions = load_definitions() if definitions is None else definitions
@@ -105,6 +107,8 @@ class SegmentsAPI:
     def refresh_now(self, now: datetime | None = None, only: set[str] | None = None) -> list[dict[str, Any]]:
         """Refresh definitions (all by default) for every site, then swap in a new index. Blocking."""
         sites = [s.domain for s in self.settings.sites]
+        if self.sync is not None:
+            self.sync()  # a refresh sees every event acknowledged before it
 
         def run(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
             index = self.index

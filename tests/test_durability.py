@@ -49,7 +49,7 @@ class ServerProcess:
         cmd += ["--data-dir", str(self.data_dir), "--port", str(self.port)]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=log)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
@@ -108,13 +108,13 @@ def drive_load(url: str, acked: list[str], stop: threading.Event, workers: int =
     asyncio.run(main())
 
 
-def run_load_then(server: ServerProcess, sig: int, min_acked: int = 300) -> tuple[list[str], int]:
-    """Load the server until it has acknowledged min_acked events (or 15 s passed), then signal it mid-load."""
+def run_load_then(server: ServerProcess, sig: int, min_acked: int = 200) -> tuple[list[str], int]:
+    """Load the server until it has acknowledged min_acked events (or 40 s passed), then signal it mid-load."""
     acked: list[str] = []
     stop = threading.Event()
     thread = threading.Thread(target=drive_load, args=(server.url, acked, stop))
     thread.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 40
     while len(acked) < min_acked and time.monotonic() < deadline:
         time.sleep(0.05)
     code = server.signal(sig)
@@ -128,7 +128,7 @@ def test_every_acknowledged_event_survives_kill_9(proc_server: ServerProcess) ->
     proc_server.start()
     acked, code = run_load_then(proc_server, signal.SIGKILL)
     assert code == -signal.SIGKILL
-    assert len(acked) >= 300, "the load generator should have been acknowledged many times before the kill"
+    assert len(acked) >= 200, "the load generator should have been acknowledged many times before the kill"
     proc_server.start()  # restart on the same data dir: the WAL is replayed
     proc_server.signal(signal.SIGTERM)
     stored = proc_server.stored_paths()

@@ -39,7 +39,7 @@ def send(server: LiveServer, raw_id: str, path: str, ua: str = DESKTOP_UA, lang:
 
 def refreshed(server: LiveServer) -> None:
     assert server.live.segments is not None
-    server.live.segments.refresh_now()
+    server.live.segments.refresh_now()  # waits for the loader first: every 202 so far is seen
 
 
 def get(server: LiveServer, headers: dict[str, str], **params: str) -> httpx.Response:
