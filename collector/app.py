@@ -21,6 +21,7 @@ from collector.ingest import Ingest
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
 from collector.profiles import update_profiles
+from collector.queryapi import query_endpoint
 from collector.rollups import refresh_daily_counts
 from collector.runtime import Runtime, open_journal, open_runtime
 from collector.segments_api import SegmentsAPI
@@ -116,6 +117,10 @@ def create_app(
         assert live.segments is not None
         return await live.segments.context(request)
 
+    async def query(request: Request) -> Response:
+        assert live.runtime is not None and live.writer is not None
+        return await query_endpoint(request, live.runtime.con, settings, live.writer.sync)
+
     async def index(request: Request) -> Response:
         return demo_page(request, settings.sites[0].domain)
 
@@ -131,6 +136,7 @@ def create_app(
         Route("/api/segments", segments_get, methods=["GET"]),
         Route("/api/segments/lookup", segments_lookup, methods=["POST"]),
         Route("/api/segments/context", segments_context, methods=["POST"]),
+        Route("/api/query/{name}", query, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -53,5 +53,5 @@ def status(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, A
     }
 
 
-# Modules that register their own operations (imported last: they import this module).
-from collector import segments as _segments  # noqa: E402, F401
+# Modules that register operations (imported last: they import `op` from here).
+from collector import export, queries, segments  # noqa: E402, F401
