@@ -24,10 +24,12 @@ from collector.headers import SecurityHeadersMiddleware
 from collector.ingest import Ingest
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
+from collector.profiles import update_profiles
 from collector.queryapi import query_endpoint
 from collector.ratelimit import RateLimits
 from collector.rollups import refresh_daily_counts
 from collector.runtime import Runtime, open_journal, open_runtime
+from collector.segments_api import SegmentsAPI
 from collector.settings import Settings, load_settings
 from collector.snippet import load_snippet
 from collector.writer import Sealer, WriteFailed, Writer
@@ -44,6 +46,7 @@ class Live:
     ingest: Ingest | None = None
     access: Access | None = None
     devices: Detector | None = None
+    segments: SegmentsAPI | None = None
 
 
 def create_app(
@@ -63,13 +66,17 @@ def create_app(
         devices = Detector()
         # Loading every device rule takes seconds; pay it before serving rather than on the first requests.
         await anyio.to_thread.run_sync(warm_devices)
-        writer = Writer(rt.con, open_journal(settings), Sealer(rt.database_key), settings.writer_batch_events)
+        journal, sealer = open_journal(settings), Sealer(rt.database_key)
+        writer = Writer(rt.con, journal, sealer, settings.writer_batch_events, hooks=[update_profiles])
         pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, detector or devices.detect)
         ingest = Ingest(settings, pipeline, writer, RateLimits(settings))
         access = Access(rt.con)
+        segments = SegmentsAPI(settings, rt.con, rt.keys.pepper, sync=writer.sync)
         writer.start()
         admin = AdminServer(settings, rt.con, writer.sync)
         await admin.start()
+        await segments.start()
+        live.segments = segments
         maintenance = asyncio.create_task(_maintain(rt))
         live.runtime, live.writer, live.ingest, live.devices = rt, writer, ingest, devices
         live.access = access
@@ -82,6 +89,7 @@ def create_app(
             maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
+            await segments.close()
             await admin.close()
             writer.close()
             _run_maintenance(rt)
@@ -106,6 +114,18 @@ def create_app(
         except (WriteFailed, TimeoutError) as exc:
             return JSONResponse({"status": "store not writable", "error": str(exc)}, 503)
         return JSONResponse({"status": "ok", "queue": writer.queue_depth})
+
+    async def segments_get(request: Request) -> Response:
+        assert live.segments is not None
+        return await live.segments.get(request)
+
+    async def segments_lookup(request: Request) -> Response:
+        assert live.segments is not None
+        return await live.segments.lookup(request)
+
+    async def segments_context(request: Request) -> Response:
+        assert live.segments is not None
+        return await live.segments.context(request)
 
     async def query(request: Request) -> Response:
         assert live.runtime is not None and live.writer is not None
@@ -134,6 +154,9 @@ def create_app(
         Route("/api/event", event, methods=["POST"]),
         Route("/api/event", event_preflight, methods=["OPTIONS"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/segments", segments_get, methods=["GET"]),
+        Route("/api/segments/lookup", segments_lookup, methods=["POST"]),
+        Route("/api/segments/context", segments_context, methods=["POST"]),
         Route("/api/query/{name}", query, methods=["GET"]),
         Route("/metrics", metrics_text, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
