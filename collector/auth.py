@@ -51,9 +51,6 @@ def create_token(
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise ValueError(f"unknown scope(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(SCOPES)}")
-    taken = con.execute("SELECT 1 FROM tokens WHERE name = ? AND revoked_at IS NULL", [name]).fetchone()
-    if taken:
-        raise ValueError(f"an active token named {name!r} exists; revoke it first or choose another name")
     token_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     con.execute(

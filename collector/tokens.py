@@ -34,6 +34,8 @@ def token_create(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[
     unknown_sites = sorted(set(sites or []) - {s.domain for s in settings.sites})
     if unknown_sites:
         raise OpError(f"site(s) not registered in the config: {', '.join(unknown_sites)}")
+    if any(t["name"] == name for t in list_tokens(con)):
+        raise OpError(f"an active token named {name!r} exists; revoke it first or choose another name")
     try:
         token_id, token = create_token(con, name, scopes, sites)
     except ValueError as exc:
@@ -51,6 +53,9 @@ def token_list(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[st
 @op("token.revoke")
 def token_revoke(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
     which = str(args.get("token") or "")
+    named = [t["id"] for t in list_tokens(con) if t["name"] == which]
+    if len(named) > 1:
+        raise OpError(f"{len(named)} active tokens are named {which!r}; revoke one by id: {', '.join(named)}")
     revoked = revoke_token(con, which)
     if not revoked:
         raise OpError(f"no active token is named or has the id {which!r}")

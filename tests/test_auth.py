@@ -15,6 +15,8 @@ from collector.auth import (
     list_tokens,
     revoke_token,
 )
+from collector.ops import OpError, run_op
+from collector.settings import load_settings
 from collector.store import migrate, open_database
 
 
@@ -53,15 +55,24 @@ def test_index_goes_stale_when_tokens_change_or_age(con: duckdb.DuckDBPyConnecti
     assert exc.value.status == 401
 
 
-def test_active_token_names_are_unique_and_reusable_after_revoking(con: duckdb.DuckDBPyConnection) -> None:
+def test_token_names_and_ids_revoke_and_list(con: duckdb.DuckDBPyConnection) -> None:
     first, _ = create_token(con, "crm", ["stats:read"])
-    with pytest.raises(ValueError, match="an active token named 'crm' exists"):
-        create_token(con, "crm", ["stats:read"])
     assert revoke_token(con, first) == [first]
     second, _ = create_token(con, "crm", ["stats:read"])
     assert [t["id"] for t in list_tokens(con)] == [second]
     assert {t["id"] for t in list_tokens(con, include_revoked=True)} == {first, second}
+    assert revoke_token(con, "crm") == [second]
     assert revoke_token(con, "nobody") == []
+
+
+def test_the_cli_keeps_active_names_unique_and_revokes_unambiguously(con: duckdb.DuckDBPyConnection) -> None:
+    settings = load_settings(env={})
+    run_op("token.create", con, settings, {"name": "crm", "scopes": ["stats:read"]})
+    with pytest.raises(OpError, match="an active token named 'crm' exists"):
+        run_op("token.create", con, settings, {"name": "crm", "scopes": ["stats:read"]})
+    create_token(con, "crm", ["stats:read"])  # code may still make two; the CLI then asks for an id
+    with pytest.raises(OpError, match="2 active tokens are named 'crm'; revoke one by id"):
+        run_op("token.revoke", con, settings, {"token": "crm"})
 
 
 def test_unknown_or_missing_scopes_are_refused(con: duckdb.DuckDBPyConnection) -> None:
