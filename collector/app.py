@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -18,6 +18,9 @@ from collector.admin import AdminServer
 from collector.ingest import Ingest
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
+from collector.privacy_api import PrivacyAPI
+from collector.retention import purge_daily
+from collector.rights import write_scrubbed
 from collector.runtime import Runtime, open_runtime
 from collector.settings import Settings, load_settings
 from collector.snippet import load_snippet
@@ -33,6 +36,7 @@ class Live:
     runtime: Runtime | None = None
     writer: Writer | None = None
     ingest: Ingest | None = None
+    privacy: PrivacyAPI | None = None
 
 
 def create_app(
@@ -49,7 +53,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         rt = runtime or open_runtime(settings)
-        writer = Writer(rt.con, settings.writer_batch_events, settings.writer_linger_ms)
+        writer = Writer(rt.con, settings.writer_batch_events, settings.writer_linger_ms, hooks=[write_scrubbed])
         kwargs = {"detector": detector} if detector is not None else {}
         pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, **kwargs)
         ingest = Ingest(settings, pipeline, writer)
@@ -57,15 +61,18 @@ def create_app(
         writer.start()
         await admin.start()
         rotation = asyncio.create_task(_rotate_salts(rt))
+        purging = asyncio.create_task(purge_daily(rt.con, settings))
         live.runtime, live.writer, live.ingest = rt, writer, ingest
+        live.privacy = PrivacyAPI(settings, rt.con, rt.keys.pepper)
         app.state.live = live
         log.info("collector ready", extra={"sites": [s.domain for s in settings.sites]})
         try:
             yield
         finally:
-            rotation.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await rotation
+            for task in (rotation, purging):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await admin.close()
             writer.close()
             rt.close()
@@ -95,12 +102,27 @@ def create_app(
     async def script(request: Request) -> Response:
         return snippet_response(request, snippet)
 
+    def privacy(name: str) -> Callable[[Request], Awaitable[Response]]:
+        async def handle(request: Request) -> Response:
+            assert live.privacy is not None
+            handler: Callable[[Request], Awaitable[Response]] = getattr(live.privacy, name)
+            return await handler(request)
+
+        return handle
+
     routes = [
         Route("/", index, methods=["GET"]),
         Route("/js/collector.js", script, methods=["GET"]),
         Route("/api/event", event, methods=["POST"]),
         Route("/api/event", event_preflight, methods=["OPTIONS"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/identify", privacy("identify"), methods=["POST"]),
+        Route("/api/privacy/erase", privacy("erase"), methods=["POST"]),
+        Route("/api/privacy/export", privacy("export"), methods=["POST"]),
+        Route("/api/privacy/erase", privacy("preflight"), methods=["OPTIONS"]),
+        Route("/api/privacy/export", privacy("preflight"), methods=["OPTIONS"]),
+        Route("/api/csp-report", privacy("csp_report"), methods=["POST"]),
+        Route("/api/csp-report", privacy("preflight"), methods=["OPTIONS"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

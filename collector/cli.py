@@ -12,6 +12,7 @@ import orjson
 from collector import admin
 from collector.keys import KeyFileError, load_keys
 from collector.ops import OpError, run_op
+from collector.privacy_cli import add_commands as add_privacy_commands
 from collector.settings import ConfigError, Settings, load_settings
 from collector.store import StoreError, migrate, open_database
 
@@ -74,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(status)
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=_status)
+
+    add_privacy_commands(sub, _common, run_anywhere)
     return parser
 
 

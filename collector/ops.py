@@ -51,3 +51,6 @@ def status(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, A
         "registered_sites": [s.domain for s in settings.sites],
         "drops": {reason: int(n) for reason, n in drops},
     }
+
+
+from collector import privacy_ops  # noqa: E402,F401  (registers the privacy engine's operations)

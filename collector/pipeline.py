@@ -13,6 +13,7 @@ from datetime import date
 
 from collector.devices import Device, detect, hints_from_snippet
 from collector.events import DropReason, Event
+from collector.scrub import put_scrubbed, strip_click_ids
 from collector.settings import Settings
 from collector.urls import BadURL, referrer_host, split_page_url
 from collector.visitor import consented_visitor, daily_visitor
@@ -122,7 +123,9 @@ def build_pipeline(settings: Settings, pepper: bytes, salt_for: SaltFor, detecto
             ("drop_prefetch", drop_prefetch),
             ("put_privacy", make_put_privacy(settings)),
             ("put_device", make_put_device(detector)),
+            ("strip_click_ids", strip_click_ids),
             ("put_url", put_url),
+            ("put_scrubbed", put_scrubbed),
             ("put_visitor_hash", make_put_visitor_hash(pepper, salt_for)),
         ]
     )

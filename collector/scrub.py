@@ -1,0 +1,110 @@
+"""Scrubbing: identifier-shaped values (e-mails, phone numbers, long numbers, ids) never reach the database.
+
+Sites leak identifiers by accident: `/users/jane@x.com`, `?utm_content=jane@x.com`, a custom prop holding
+an e-mail. Each such value is replaced by a placeholder (`[email]`, `[phone]`, `[number]`, `[id]`), and
+each replacement is noted on the event as (kind, field) so that it is counted per site.
+These are pipeline steps: pure, importing neither Starlette nor DuckDB.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from urllib.parse import quote, unquote
+
+from collector.events import Event
+from collector.trackers import strip_trackers
+
+EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
+TOKEN = re.compile(r"(?<![A-Za-z0-9_\-])(?=[A-Za-z_\-]*\d)(?=[0-9_\-]*[A-Za-z])[A-Za-z0-9_\-]{32,}(?![A-Za-z0-9_\-])")
+DIGITS = re.compile(r"\+?\d[\d\s().\-]*\d")
+RUN = re.compile(r"\d{9,}")
+MIN_DIGITS = 9  # shortest national phone numbers and ids; shorter numbers (prices, years, order ids) stay
+MAX_PHONE_DIGITS = 15  # E.164
+_SAFE = "/[]:@!$&'()*+,;=-._~"
+
+Hits = list[tuple[str, str]]
+
+
+def scrub_text(text: str, field: str, hits: Hits) -> str:
+    """The text with identifier-shaped values replaced; appends (kind, field) to hits for each."""
+    if "@" in text:
+        text = _sub(EMAIL, "[email]", "email", text, field, hits)
+    if len(text) >= 32:
+        text = _sub(UUID, "[id]", "id", text, field, hits)
+        text = _sub(TOKEN, "[id]", "id", text, field, hits)
+    if _has_long_digits(text):
+        text = DIGITS.sub(lambda m: _digits(m.group(0), field, hits), text)
+    return text
+
+
+def _has_long_digits(text: str) -> bool:
+    count = 0
+    for ch in text:
+        if ch.isdigit():
+            count += 1
+            if count >= MIN_DIGITS:
+                return True
+    return False
+
+
+def _sub(pattern: re.Pattern[str], placeholder: str, kind: str, text: str, field: str, hits: Hits) -> str:
+    def one(_: re.Match[str]) -> str:
+        hits.append((kind, field))
+        return placeholder
+
+    return pattern.sub(one, text)
+
+
+def _digits(value: str, field: str, hits: Hits) -> str:
+    digits = sum(ch.isdigit() for ch in value)
+    if digits < MIN_DIGITS:
+        return value
+    if digits <= MAX_PHONE_DIGITS:
+        separators = {ch for ch in value if not ch.isdigit()} - {"+"}
+        international_or_trunk = value[0] in "+0"
+        if international_or_trunk or (separators and "." not in separators):
+            hits.append(("phone", field))
+            return "[phone]"
+
+    def run(_: re.Match[str]) -> str:
+        hits.append(("number", field))
+        return "[number]"
+
+    return RUN.sub(run, value)
+
+
+def scrub_path(path: str, hits: Hits) -> str:
+    """Each path segment is decoded, scrubbed and re-encoded if it held an identifier."""
+    segments = path.split("/")
+    changed = False
+    for i, segment in enumerate(segments):
+        if not segment:
+            continue
+        decoded = unquote(segment)
+        cleaned = scrub_text(decoded, "path", hits)
+        if cleaned != decoded:
+            segments[i] = quote(cleaned, safe=_SAFE)
+            changed = True
+    return "/".join(segments) if changed else path
+
+
+def strip_click_ids(event: Event) -> Event:
+    """Remove third-party click ids and tracker parameters from the page URL, noting each one."""
+    url, removed = strip_trackers(event.url)
+    if not removed:
+        return event
+    return replace(event, url=url, scrubbed=(*event.scrubbed, *(("click_id", name) for name in removed)))
+
+
+def put_scrubbed(event: Event) -> Event:
+    """Scrub the stored path, event name, campaign values and props (runs after put_url)."""
+    hits: Hits = []
+    path = scrub_path(event.path, hits) if event.path else event.path
+    name = scrub_text(event.name, "name", hits)
+    utm = {k: scrub_text(v, "utm", hits) for k, v in event.utm.items()}
+    props = {scrub_text(k, "props", hits): scrub_text(v, "props", hits) for k, v in event.props.items()}
+    if not hits:
+        return event
+    return replace(event, path=path, name=name, utm=utm, props=props, scrubbed=(*event.scrubbed, *hits))
