@@ -64,9 +64,8 @@ def request_add_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dic
     if settings.site(site) is None:
         raise OpError("site is not registered")
     try:
-        request_id = record_request(
-            con, settings, args.get("kind") or "", site.lower(), subject, "cli", args.get("note")
-        )
+        kind = str(args.get("type") or "")
+        request_id = record_request(con, settings, kind, site.lower(), subject, "cli", args.get("note"))
     except RightsError as exc:
         raise OpError(exc.message) from None
     return {"request": request_id}
