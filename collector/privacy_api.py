@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 import duckdb
@@ -240,6 +241,10 @@ class PrivacyAPI:
             except ReportError as exc:
                 raise HTTPError(400, str(exc), "body") from None
             name = request.query_params.get("site") or _site_from_origin(self.settings, origin)
+            for v in violations if name is None else ():
+                name = _site_from_origin(self.settings, _origin_of(v.document_url))
+                if name:
+                    break
             site = self.settings.site(name) if name else None
             if site is None:
                 raise HTTPError(403, "site is not registered", "site")
@@ -264,6 +269,14 @@ def _site_from_origin(settings: Settings, origin: str | None) -> str | None:
         if origin in site.origins:
             return site.domain
     return None
+
+
+def _origin_of(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 async def _read(request: Request, limit: int) -> bytes:

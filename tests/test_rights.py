@@ -10,6 +10,7 @@ import pytest
 from collector import store
 from collector.auth import create_token
 from collector.cli import main
+from collector.privacy_api import RateLimit
 from collector.settings import Privacy
 from tests.conftest import DESKTOP_UA, ORIGIN, SITE, LiveServer, make_settings
 
@@ -32,7 +33,9 @@ def send(server: LiveServer, raw_id: str | None, path: str = "/a", **extra: Any)
     assert httpx.post(f"{server.url}/api/event", content=body, headers=headers).status_code == 202
 
 
-def call(server: LiveServer, path: str, body: dict[str, Any], bearer: str | None = None, **headers: str) -> httpx.Response:
+def call(
+    server: LiveServer, path: str, body: dict[str, Any], bearer: str | None = None, **headers: str
+) -> httpx.Response:
     if bearer:
         headers["Authorization"] = f"Bearer {bearer}"
     return httpx.post(f"{server.url}{path}", json=body, headers=headers)
@@ -84,7 +87,10 @@ def test_backend_erases_everything_about_an_account_in_one_go(server: LiveServer
     # A table added later (profiles, segment_members, ...) is covered because it has a visitor column.
     [(visitor,)] = server.query("SELECT DISTINCT visitor FROM events WHERE path = '/a'")
     server.query("CREATE TABLE segment_members (site VARCHAR, segment VARCHAR, visitor UBIGINT)")
-    server.query("INSERT INTO segment_members VALUES ('example.com', 'buyers', ?), ('other.org', 'buyers', ?)", [visitor, visitor])
+    server.query(
+        "INSERT INTO segment_members VALUES ('example.com', 'buyers', ?), ('other.org', 'buyers', ?)",
+        [visitor, visitor],
+    )
     r = call(server, "/api/privacy/erase", {"site": SITE, "account": "JANE@x.com"}, bearer)
     assert r.status_code == 200, r.text
     result = r.json()
@@ -94,7 +100,8 @@ def test_backend_erases_everything_about_an_account_in_one_go(server: LiveServer
     assert server.query("SELECT site FROM segment_members") == [("other.org",)]
     assert server.query("SELECT count(*) FROM identities") == [(0,)]
     [(kind, channel, rows, done, days)] = server.query(
-        "SELECT kind, channel, rows_affected, completed IS NOT NULL, date_diff('day', received, due) FROM privacy_requests"
+        "SELECT kind, channel, rows_affected, completed IS NOT NULL, date_diff('day', received, due) "
+        "FROM privacy_requests"
     )
     assert (kind, channel, rows, done, days) == ("erase", "backend", 4, True, 15)
     assert server.query("SELECT action, target FROM audit_log WHERE action LIKE 'privacy%'") == [
@@ -136,15 +143,22 @@ def test_browser_requests_need_a_registered_origin_and_a_well_formed_id(server: 
 
 
 def test_browser_requests_are_rate_limited_per_address(server: LiveServer) -> None:
-    codes = [call(server, "/api/privacy/export", {"d": SITE, "id": RAW_ID}, Origin=ORIGIN).status_code for _ in range(12)]
-    assert codes[:10] == [200] * 10 and codes[10:] == [429, 429]
+    limit = RateLimit(10)
+    assert [limit.allow("a") for _ in range(11)] == [True] * 10 + [False]
+    assert limit.allow("b")
+    assert server.live.privacy is not None
+    server.live.privacy.limit = RateLimit(2)
+    codes = [
+        call(server, "/api/privacy/export", {"d": SITE, "id": RAW_ID}, Origin=ORIGIN).status_code for _ in range(3)
+    ]
+    assert codes == [200, 200, 429]
 
 
 def write_config(tmp_path: Path, data_dir: Path) -> Path:
     config = tmp_path / "collector.toml"
     config.write_text(
         f'data_dir = "{data_dir}"\n[[sites]]\ndomain = "example.com"\norigins = ["https://example.com"]\n'
-        "[privacy]\ndefault_country_code = \"84\"\n",
+        '[privacy]\ndefault_country_code = "84"\n',
         encoding="utf-8",
     )
     return config
@@ -167,7 +181,10 @@ def test_cli_erase_export_and_request_log_work_through_the_running_server(
     bearer = token(server, ["identify"])
     assert identify(server, bearer, RAW_ID, "+84 912 345 678").status_code == 200
     send(server, RAW_ID)
-    assert main(["requests", "add", "--config", str(config), "--site", SITE, "--type", "erase", "--account", "0912345678"]) == 0
+    assert (
+        main(["requests", "add", "--config", str(config), "--site", SITE, "--type", "erase", "--account", "0912345678"])
+        == 0
+    )
     request_id = capsys.readouterr().out.split()[-1]
     server.query("UPDATE privacy_requests SET received = received - INTERVAL 20 DAY, due = due - INTERVAL 20 DAY")
     assert main(["requests", "--config", str(config)]) == 1  # one open request is overdue
@@ -175,7 +192,10 @@ def test_cli_erase_export_and_request_log_work_through_the_running_server(
     out = tmp_path / "export.json"
     assert main(["export", "--config", str(config), "--site", SITE, "--account", "0912 345 678", "-o", str(out)]) == 0
     assert '"path": "/a"' in out.read_text()
-    assert main(["erase", "--config", str(config), "--site", SITE, "--account", "0912345678", "--request", request_id]) == 0
+    assert (
+        main(["erase", "--config", str(config), "--site", SITE, "--account", "0912345678", "--request", request_id])
+        == 0
+    )
     assert "erased 2 row(s)" in capsys.readouterr().out
     assert main(["requests", "--config", str(config)]) == 0
     assert "no open privacy requests" in capsys.readouterr().out

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from collector import store
+from collector.cli import main
+from collector.retention import purge
+from collector.settings import Retention
+from tests.conftest import LiveServer, make_settings
+from tests.test_rights import send, write_config
+
+
+def test_purge_deletes_rows_older_than_each_window_and_keeps_aggregates(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, retention=Retention(events_days=30, profiles_days=60, requests_days=90))
+    server = LiveServer(settings).start()
+    try:
+        send(server, "consented_Abc12345", "/old")
+        send(server, "consented_Abc12345", "/new")
+        server.query("UPDATE events SET ts = ts - INTERVAL 31 DAY WHERE path = '/old'")
+        server.query("CREATE TABLE profiles (site VARCHAR, visitor UBIGINT, last_seen TIMESTAMP)")
+        server.query(
+            "INSERT INTO profiles VALUES ('example.com', 1, now()::TIMESTAMP - INTERVAL 61 DAY), "
+            "('example.com', 2, now()::TIMESTAMP - INTERVAL 59 DAY)"
+        )
+        server.query(
+            "INSERT INTO privacy_requests VALUES ('pr_old', 'erase', 'example.com', NULL, 'cli', "
+            "now()::TIMESTAMP - INTERVAL 91 DAY, now()::TIMESTAMP - INTERVAL 76 DAY, now()::TIMESTAMP, 0, NULL), "
+            "('pr_open', 'erase', 'example.com', NULL, 'cli', "
+            "now()::TIMESTAMP - INTERVAL 91 DAY, now()::TIMESTAMP - INTERVAL 76 DAY, NULL, NULL, NULL)"
+        )
+        assert server.live.runtime is not None
+        cur = store.cursor(server.live.runtime.con)
+        try:
+            result = purge(cur, settings)
+        finally:
+            cur.close()
+        assert result["deleted"] == {"events": 1, "profiles": 1, "identities": 0, "privacy_requests": 1}
+        assert server.query("SELECT path FROM events") == [("/new",)]
+        assert server.query("SELECT visitor FROM profiles") == [(2,)]
+        assert server.query("SELECT request_id FROM privacy_requests") == [("pr_open",)]  # open ones are never purged
+        assert server.query("SELECT sum(events) FROM daily_counts") == [(2,)]
+    finally:
+        server.stop()
+
+
+def test_purge_runs_at_start_up_as_the_daily_job(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, retention=Retention(events_days=1))
+    server = LiveServer(settings).start()
+    try:
+        send(server, None, "/old")
+        server.query("UPDATE events SET ts = ts - INTERVAL 3 DAY")
+    finally:
+        server.stop()
+    server = LiveServer(settings).start()
+    try:
+        deadline = datetime.now() + timedelta(seconds=10)
+        while server.query("SELECT count(*) FROM events") != [(0,)] and datetime.now() < deadline:
+            time.sleep(0.05)
+        assert server.query("SELECT count(*) FROM events") == [(0,)]
+    finally:
+        server.stop()
+
+
+def test_collector_purge_command_works_on_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = make_settings(tmp_path)
+    server = LiveServer(settings).start()
+    try:
+        send(server, None, "/a")
+        server.query("UPDATE events SET ts = ts - INTERVAL 400 DAY")
+    finally:
+        server.stop()
+    config = write_config(tmp_path, settings.data_dir)
+    assert main(["purge", "--config", str(config)]) == 0
+    assert "events: 1 row(s) older than" in capsys.readouterr().out
