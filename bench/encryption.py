@@ -26,7 +26,10 @@ from collector.writer import Writer
 
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 KEY = secrets.token_hex(32)
-READ_SQL = "SELECT site, path, device_type, count(*), count(DISTINCT visitor), max(ts) FROM events GROUP BY ALL ORDER BY 4 DESC"
+READ_SQL = (
+    "SELECT site, path, device_type, count(*), count(DISTINCT visitor), max(ts) "
+    "FROM events GROUP BY ALL ORDER BY 4 DESC"
+)
 
 
 def make_events(n: int) -> list[Event]:
@@ -87,9 +90,9 @@ def cold_read(path: Path, encrypted: bool) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=10_000, help="events through the writer per round")
-    parser.add_argument("--rows", type=int, default=500_000, help="rows bulk-loaded for the read test")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--events", type=int, default=8_000, help="events through the writer per round")
+    parser.add_argument("--rows", type=int, default=300_000, help="rows bulk-loaded for the read test")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=200)
     args = parser.parse_args()
     events = make_events(args.events)
