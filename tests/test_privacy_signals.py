@@ -89,3 +89,10 @@ def test_the_key_file_is_created_with_mode_0600_and_refused_when_readable_by_oth
     path.chmod(0o644)
     with pytest.raises(Exception, match="readable by others"):
         load_keys(path, env={})
+
+
+def test_events_from_unregistered_origins_are_refused(server: LiveServer) -> None:
+    r = post(server, Origin="https://evil.example")
+    assert r.status_code == 403 and r.json()["field"] == "origin"
+    assert "access-control-allow-origin" not in r.headers
+    assert server.query("SELECT count(*) FROM events") == [(0,)]
