@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio.to_thread
@@ -15,19 +16,22 @@ from starlette.routing import Route
 
 from collector import store
 from collector.admin import AdminServer
+from collector.devices import Detector
+from collector.devices import warm as warm_devices
 from collector.ingest import Ingest
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
 from collector.privacy_api import PrivacyAPI
 from collector.retention import purge_daily
 from collector.rights import write_scrubbed
+from collector.rollups import refresh_daily_counts
 from collector.runtime import Runtime, open_runtime
 from collector.settings import Settings, load_settings
 from collector.snippet import load_snippet
 from collector.writer import WriteFailed, Writer
 
 log = logging.getLogger("collector.app")
-SALT_ROTATION_SECONDS = 60.0
+MAINTENANCE_SECONDS = 60.0
 
 
 class Live:
@@ -36,6 +40,7 @@ class Live:
     runtime: Runtime | None = None
     writer: Writer | None = None
     ingest: Ingest | None = None
+    devices: Detector | None = None
     privacy: PrivacyAPI | None = None
 
 
@@ -53,28 +58,31 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         rt = runtime or open_runtime(settings)
+        devices = Detector()
+        warming = threading.Thread(target=warm_devices, name="collector-warm-devices", daemon=True)
+        warming.start()
         writer = Writer(rt.con, settings.writer_batch_events, settings.writer_linger_ms, hooks=[write_scrubbed])
-        kwargs = {"detector": detector} if detector is not None else {}
-        pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, **kwargs)
+        pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, detector or devices.detect)
         ingest = Ingest(settings, pipeline, writer)
         admin = AdminServer(settings, rt.con)
         writer.start()
         await admin.start()
-        rotation = asyncio.create_task(_rotate_salts(rt))
+        maintenance = asyncio.create_task(_maintain(rt))
         purging = asyncio.create_task(purge_daily(rt.con, settings))
-        live.runtime, live.writer, live.ingest = rt, writer, ingest
+        live.runtime, live.writer, live.ingest, live.devices = rt, writer, ingest, devices
         live.privacy = PrivacyAPI(settings, rt.con, rt.keys.pepper)
         app.state.live = live
         log.info("collector ready", extra={"sites": [s.domain for s in settings.sites]})
         try:
             yield
         finally:
-            for task in (rotation, purging):
+            for task in (maintenance, purging):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await admin.close()
             writer.close()
+            _run_maintenance(rt)
             rt.close()
             log.info("collector stopped", extra={"events": writer.stats.events})
 
@@ -127,14 +135,19 @@ def create_app(
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-async def _rotate_salts(rt: Runtime) -> None:
+async def _maintain(rt: Runtime) -> None:
     while True:
-        await asyncio.sleep(SALT_ROTATION_SECONDS)
-        try:
-            cursor = store.cursor(rt.con)
-            try:
-                await anyio.to_thread.run_sync(rt.salts.rotate, cursor)
-            finally:
-                cursor.close()
-        except Exception:
-            log.exception("salt rotation failed")
+        await asyncio.sleep(MAINTENANCE_SECONDS)
+        await anyio.to_thread.run_sync(_run_maintenance, rt)
+
+
+def _run_maintenance(rt: Runtime) -> None:
+    """Rotate salts and refresh anonymous aggregates; a failure is logged and retried on the next tick."""
+    cursor = store.cursor(rt.con)
+    try:
+        rt.salts.rotate(cursor)
+        refresh_daily_counts(cursor)
+    except Exception:
+        log.exception("maintenance failed")
+    finally:
+        cursor.close()

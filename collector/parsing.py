@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import uuid
 from dataclasses import dataclass
@@ -26,6 +27,12 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 _TIMEZONE = re.compile(r"^[A-Za-z_]+(/[A-Za-z0-9_+\-]+){0,2}$|^UTC$|^Etc/GMT[+-]\d{1,2}$")
 _ID = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
 _JSON_TYPES = ("application/json", "text/plain")
+_ids = random.Random()  # seeded from os.urandom; ids need uniqueness, not secrecy, and urandom per event was slow
+
+
+def new_event_id() -> str:
+    """A random (version 4) UUID for de-duplication across retries and replays."""
+    return str(uuid.UUID(int=_ids.getrandbits(128), version=4))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +99,7 @@ def build_event(raw: dict[str, Any], index: int | None, request: Request, now: d
             client_gpc=_flag(raw, "gpc"),
             ts=now,
             request=request,
-            event_id=str(uuid.uuid4()),
+            event_id=new_event_id(),
         )
     except ParseError as exc:
         raise ParseError(exc.message, exc.field, index) from None

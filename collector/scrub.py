@@ -9,7 +9,6 @@ These are pipeline steps: pure, importing neither Starlette nor DuckDB.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from urllib.parse import quote, unquote
 
 from collector.events import Event
@@ -95,7 +94,7 @@ def strip_click_ids(event: Event) -> Event:
     url, removed = strip_trackers(event.url)
     if not removed:
         return event
-    return replace(event, url=url, scrubbed=(*event.scrubbed, *(("click_id", name) for name in removed)))
+    return event._replace(url=url, scrubbed=(*event.scrubbed, *(("click_id", name) for name in removed)))
 
 
 def put_scrubbed(event: Event) -> Event:
@@ -107,4 +106,4 @@ def put_scrubbed(event: Event) -> Event:
     props = {scrub_text(k, "props", hits): scrub_text(v, "props", hits) for k, v in event.props.items()}
     if not hits:
         return event
-    return replace(event, path=path, name=name, utm=utm, props=props, scrubbed=(*event.scrubbed, *hits))
+    return event._replace(path=path, name=name, utm=utm, props=props, scrubbed=(*event.scrubbed, *hits))

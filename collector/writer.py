@@ -59,12 +59,8 @@ SCHEMA = pa.schema(
         ("props", pa.string()),
     ]
 )
-_COLUMNS = ", ".join(f.name for f in SCHEMA)
-_INSERT = f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS.replace('event_id', 'event_id::UUID')} FROM _batch"
-_UPSERT_COUNTS = (
-    "INSERT INTO daily_counts SELECT site, ts::DATE, name, count(*) FROM _batch GROUP BY ALL "
-    "ON CONFLICT DO UPDATE SET events = daily_counts.events + EXCLUDED.events"
-)
+# BY NAME: later migrations may add columns with defaults without touching this statement.
+_INSERT = "INSERT INTO events BY NAME SELECT * FROM _batch"
 _UPSERT_DROPS = (
     "INSERT INTO drops VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET events = drops.events + EXCLUDED.events"
 )
@@ -236,7 +232,6 @@ class Writer:
                 self.con.register("_batch", rows_to_table(events))
                 try:
                     self.con.execute(_INSERT)
-                    self.con.execute(_UPSERT_COUNTS)
                 finally:
                     self.con.unregister("_batch")
                 for hook in self.hooks:

@@ -16,6 +16,7 @@ import uvicorn
 
 from collector import store
 from collector.app import Live, create_app
+from collector.devices import warm as warm_devices
 from collector.settings import Settings, Site, load_settings
 
 SITE = "example.com"
@@ -76,6 +77,12 @@ class LiveServer:
             return cur.execute(sql, params or []).fetchall()
         finally:
             cur.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_detector() -> None:
+    """Load the device rules once, before any first request (seconds on a loaded machine: past httpx's timeout)."""
+    warm_devices()
 
 
 @pytest.fixture

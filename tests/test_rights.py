@@ -15,6 +15,8 @@ from collector.settings import Privacy
 from tests.conftest import DESKTOP_UA, ORIGIN, SITE, LiveServer, make_settings
 
 RAW_ID = "consented_Abc12345"
+
+
 OTHER_ID = "consented_Zyx98765"
 
 
