@@ -19,6 +19,7 @@ UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 TOKEN = re.compile(r"(?<![A-Za-z0-9_\-])(?=[A-Za-z_\-]*\d)(?=[0-9_\-]*[A-Za-z])[A-Za-z0-9_\-]{32,}(?![A-Za-z0-9_\-])")
 DIGITS = re.compile(r"\+?\d[\d\s().\-]*\d")
 RUN = re.compile(r"\d{9,}")
+NINE_DIGITS = re.compile(r"\d(?:\D*\d){8}")  # at least 9 digits anywhere in the text
 MIN_DIGITS = 9  # shortest national phone numbers and ids; shorter numbers (prices, years, order ids) stay
 MAX_PHONE_DIGITS = 15  # E.164
 _SAFE = "/[]:@!$&'()*+,;=-._~"
@@ -26,26 +27,23 @@ _SAFE = "/[]:@!$&'()*+,;=-._~"
 Hits = list[tuple[str, str]]
 
 
+def suspicious(text: str) -> bool:
+    """A cheap test that most clean values fail: only these go through the patterns."""
+    return "@" in text or len(text) >= 32 or NINE_DIGITS.search(text) is not None
+
+
 def scrub_text(text: str, field: str, hits: Hits) -> str:
     """The text with identifier-shaped values replaced; appends (kind, field) to hits for each."""
+    if not suspicious(text):
+        return text
     if "@" in text:
         text = _sub(EMAIL, "[email]", "email", text, field, hits)
     if len(text) >= 32:
         text = _sub(UUID, "[id]", "id", text, field, hits)
         text = _sub(TOKEN, "[id]", "id", text, field, hits)
-    if _has_long_digits(text):
+    if NINE_DIGITS.search(text):
         text = DIGITS.sub(lambda m: _digits(m.group(0), field, hits), text)
     return text
-
-
-def _has_long_digits(text: str) -> bool:
-    count = 0
-    for ch in text:
-        if ch.isdigit():
-            count += 1
-            if count >= MIN_DIGITS:
-                return True
-    return False
 
 
 def _sub(pattern: re.Pattern[str], placeholder: str, kind: str, text: str, field: str, hits: Hits) -> str:
@@ -57,7 +55,7 @@ def _sub(pattern: re.Pattern[str], placeholder: str, kind: str, text: str, field
 
 
 def _digits(value: str, field: str, hits: Hits) -> str:
-    digits = sum(ch.isdigit() for ch in value)
+    digits = sum(map(str.isdigit, value))
     if digits < MIN_DIGITS:
         return value
     if digits <= MAX_PHONE_DIGITS:
@@ -76,6 +74,8 @@ def _digits(value: str, field: str, hits: Hits) -> str:
 
 def scrub_path(path: str, hits: Hits) -> str:
     """Each path segment is decoded, scrubbed and re-encoded if it held an identifier."""
+    if not suspicious(unquote(path) if "%" in path else path):
+        return path
     segments = path.split("/")
     changed = False
     for i, segment in enumerate(segments):
@@ -102,8 +102,12 @@ def put_scrubbed(event: Event) -> Event:
     hits: Hits = []
     path = scrub_path(event.path, hits) if event.path else event.path
     name = scrub_text(event.name, "name", hits)
-    utm = {k: scrub_text(v, "utm", hits) for k, v in event.utm.items()}
-    props = {scrub_text(k, "props", hits): scrub_text(v, "props", hits) for k, v in event.props.items()}
+    utm = event.utm
+    if any(suspicious(v) for v in utm.values()):
+        utm = {k: scrub_text(v, "utm", hits) for k, v in utm.items()}
+    props = event.props
+    if any(suspicious(k) or suspicious(v) for k, v in props.items()):
+        props = {scrub_text(k, "props", hits): scrub_text(v, "props", hits) for k, v in props.items()}
     if not hits:
         return event
     return event._replace(path=path, name=name, utm=utm, props=props, scrubbed=(*event.scrubbed, *hits))

@@ -6,6 +6,7 @@ TRACKER_PREFIXES. `utm_*` parameters are not trackers: they become campaign colu
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 TRACKER_PARAMS = frozenset(
@@ -71,6 +72,9 @@ TRACKER_PARAMS = frozenset(
 TRACKER_PREFIXES = ("pk_", "mtm_", "piwik_", "matomo_", "_hs", "hsa_")
 
 
+_NAMES = re.compile(r"[?&;]([^=&#;]*)")
+
+
 def is_tracker(name: str) -> bool:
     name = name.lower()
     return name in TRACKER_PARAMS or name.startswith(TRACKER_PREFIXES)
@@ -78,6 +82,12 @@ def is_tracker(name: str) -> bool:
 
 def strip_trackers(url: str) -> tuple[str, list[str]]:
     """The URL without tracker parameters, and the names of those removed (lower-cased, in order)."""
+    query_at = url.find("?")
+    if query_at < 0:
+        return url, []
+    query = url[query_at:]
+    if "%" not in query and "+" not in query and not any(is_tracker(name) for name in _NAMES.findall(query)):
+        return url, []
     try:
         parts = urlsplit(url)
     except ValueError:
