@@ -12,9 +12,11 @@ import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from collector import store
+from collector.accesslog import AccessLog
 from collector.admin import AdminServer
 from collector.devices import Detector
 from collector.devices import warm as warm_devices
@@ -132,7 +134,7 @@ def create_app(
         Route("/api/csp-report", privacy("csp_report"), methods=["POST"]),
         Route("/api/csp-report", privacy("preflight"), methods=["OPTIONS"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(AccessLog)])
 
 
 async def _maintain(rt: Runtime) -> None:

@@ -103,6 +103,8 @@ def exercise(server: LiveServer) -> None:
         f"{server.url}/api/csp-report?site={SITE}", json=csp, headers={"Content-Type": "application/csp-report"}
     )
     assert r.status_code == 204
+    r = httpx.get(f"{server.url}/users/{EMAIL}/0987654321?email={EMAIL}", headers={"User-Agent": UA})
+    assert r.status_code == 404
     r = httpx.post(
         f"{server.url}/api/privacy/erase",
         json={"d": SITE, "id": RAW_ID},
@@ -140,6 +142,7 @@ def test_no_identifier_reaches_the_database_the_wal_or_the_logs(
     assert any(name.endswith(".wal") for name in while_running), "the WAL was not captured while the server ran"
     logs = captured_logs.read_bytes()
     assert b"collector ready" in logs  # the capture works
+    assert b'"path":"/users/[email]/[phone]"' in logs  # the access log, with its path scrubbed
 
     leaks = {f"{name} (running)": found(data, NEEDLES) for name, data in while_running.items()}
     leaks |= {f"{name} (stopped)": found(data, NEEDLES) for name, data in after.items()}
