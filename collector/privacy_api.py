@@ -65,10 +65,17 @@ def _error(exc: HTTPError, headers: dict[str, str] | None = None) -> JSONRespons
 
 
 class PrivacyAPI:
-    def __init__(self, settings: Settings, con: duckdb.DuckDBPyConnection, pepper: bytes) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        con: duckdb.DuckDBPyConnection,
+        pepper: bytes,
+        sync: Callable[[], object] = lambda: None,
+    ) -> None:
         self.settings = settings
         self.con = con
         self.pepper = pepper
+        self.sync = sync  # loads every acknowledged event into DuckDB, so that erase and export see it
         self.proxies = parse_proxies(settings.trusted_proxies)
         self.all_origins = frozenset(o for s in settings.sites for o in s.origins)
         self.limit = RateLimit(BROWSER_REQUESTS_PER_MINUTE)
@@ -89,8 +96,10 @@ class PrivacyAPI:
         }
         return Response(status_code=204, headers=headers)
 
-    async def _in_thread(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+    async def _in_thread(self, fn: Callable[[duckdb.DuckDBPyConnection], T], loaded: bool = False) -> T:
         def run() -> T:
+            if loaded:
+                self.sync()
             cur = store.cursor(self.con)
             try:
                 return fn(cur)
@@ -184,7 +193,7 @@ class PrivacyAPI:
                     subject = subject_for(cur, self.pepper, self.settings, site or "", visitor_id=raw_id)
                     return run(cur, self.settings, subject, "browser")
 
-                result = await self._in_thread(from_browser)
+                result = await self._in_thread(from_browser, loaded=True)
             else:
                 principal = await self._principal(request, "erase", site, f"privacy.{action}")
 
@@ -206,7 +215,7 @@ class PrivacyAPI:
                     audit(cur, principal.name, f"privacy.{action}", site, result["request"], "ok")
                     return result
 
-                result = await self._in_thread(from_backend)
+                result = await self._in_thread(from_backend, loaded=True)
         except HTTPError as exc:
             return _error(exc, cors)
         except RightsError as exc:

@@ -10,15 +10,15 @@ from __future__ import annotations
 import re
 import secrets
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
 
-from collector.events import Event
 from collector.identity import IdentityError, account_hash, normalize, subject_hash
+from collector.scrub import ScrubCounts
 from collector.settings import Settings
 from collector.visitor import consented_visitor
 
@@ -273,13 +273,17 @@ def list_requests(
     return out
 
 
-def write_scrubbed(con: duckdb.DuckDBPyConnection, events: Sequence[Event]) -> None:
-    """Writer hook: count the batch's scrubbed values and stripped click ids, in the batch's transaction."""
-    counts: Counter[tuple[str, str, str, str]] = Counter()
-    for event in events:
-        if event.scrubbed:
-            day = event.ts.date().isoformat()
-            for kind, field in event.scrubbed:
-                counts[(event.site, day, kind, field)] += 1
-    if counts:
-        con.executemany(_UPSERT_SCRUBBED, [[s, d, k, f, n] for (s, d, k, f), n in counts.items()])
+def scrubbed_hook(counts: ScrubCounts) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    """A writer hook: store the scrubbing counts in the load transaction of the events they came with."""
+
+    def write_scrubbed(con: duckdb.DuckDBPyConnection) -> None:
+        taken = counts.take()
+        if not taken:
+            return
+        try:
+            con.executemany(_UPSERT_SCRUBBED, [[s, d, k, f, n] for (s, d, k, f), n in taken.items()])
+        except BaseException:
+            counts.put_back(taken)
+            raise
+
+    return write_scrubbed

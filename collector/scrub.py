@@ -9,6 +9,9 @@ These are pipeline steps: pure, importing neither Starlette nor DuckDB.
 from __future__ import annotations
 
 import re
+import threading
+from collections import Counter
+from collections.abc import Callable
 from urllib.parse import quote, unquote
 
 from collector.events import Event
@@ -111,3 +114,38 @@ def put_scrubbed(event: Event) -> Event:
     if not hits:
         return event
     return event._replace(path=path, name=name, utm=utm, props=props, scrubbed=(*event.scrubbed, *hits))
+
+
+class ScrubCounts:
+    """Scrubbed values and stripped click ids per (site, day, kind, field), held until the writer's next load.
+
+    Like drop counts they live in memory until the load transaction that stores the events writes them.
+    """
+
+    def __init__(self) -> None:
+        self._counts: Counter[tuple[str, str, str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, event: Event) -> None:
+        day = event.ts.date().isoformat()
+        with self._lock:
+            for kind, field in event.scrubbed:
+                self._counts[(event.site, day, kind, field)] += 1
+
+    def take(self) -> Counter[tuple[str, str, str, str]]:
+        with self._lock:
+            counts, self._counts = self._counts, Counter()
+        return counts
+
+    def put_back(self, counts: Counter[tuple[str, str, str, str]]) -> None:
+        with self._lock:
+            self._counts.update(counts)
+
+
+def make_count_scrubbed(counts: ScrubCounts) -> Callable[[Event], Event]:
+    def count_scrubbed(event: Event) -> Event:
+        if event.scrubbed:
+            counts.add(event)
+        return event
+
+    return count_scrubbed

@@ -16,7 +16,6 @@ import uvicorn
 
 from collector import store
 from collector.app import Live, create_app
-from collector.devices import warm as warm_devices
 from collector.settings import Settings, Site, load_settings
 
 SITE = "example.com"
@@ -52,7 +51,7 @@ class LiveServer:
 
     def start(self) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the test server did not start")
@@ -71,18 +70,13 @@ class LiveServer:
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Read the server's own database (in-process cursor, the server keeps running)."""
-        assert self.live.runtime is not None
+        assert self.live.runtime is not None and self.live.writer is not None
+        self.live.writer.sync()
         cur = store.cursor(self.live.runtime.con)
         try:
             return cur.execute(sql, params or []).fetchall()
         finally:
             cur.close()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def warm_detector() -> None:
-    """Load the device rules once, before any first request (seconds on a loaded machine: past httpx's timeout)."""
-    warm_devices()
 
 
 @pytest.fixture

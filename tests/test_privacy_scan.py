@@ -119,7 +119,7 @@ def found(data: bytes, needles: list[str]) -> list[str]:
 
 
 def data_files(data_dir: Path) -> list[Path]:
-    return [p for p in sorted(data_dir.iterdir()) if p.is_file() and p.name != "collector.key"]
+    return [p for p in sorted(data_dir.rglob("*")) if p.is_file() and p.name != "collector.key"]
 
 
 @pytest.mark.parametrize("encrypt", [True, False], ids=["encrypted", "plain"])
@@ -134,10 +134,10 @@ def test_no_identifier_reaches_the_database_the_wal_or_the_logs(
         assert server.query("SELECT count(*) FROM events WHERE utm_campaign = ?", [CANARY]) == [(2,)]
         assert server.query("SELECT count(*) FROM identities") == [(2,)]
         for path in data_files(settings.data_dir):
-            while_running[path.name] = path.read_bytes()
+            while_running[str(path.relative_to(settings.data_dir))] = path.read_bytes()
     finally:
         server.stop()
-    after = {path.name: path.read_bytes() for path in data_files(settings.data_dir)}
+    after = {str(path.relative_to(settings.data_dir)): path.read_bytes() for path in data_files(settings.data_dir)}
     assert "collector.duckdb" in after
     assert any(name.endswith(".wal") for name in while_running), "the WAL was not captured while the server ran"
     logs = captured_logs.read_bytes()

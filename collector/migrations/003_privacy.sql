@@ -13,7 +13,7 @@ CREATE TABLE identities (
 CREATE TABLE scrubbed (
     site VARCHAR NOT NULL,
     day DATE NOT NULL,
-    kind VARCHAR NOT NULL,   -- email | phone | number | token | click_id
+    kind VARCHAR NOT NULL,   -- email | phone | number | id | click_id
     field VARCHAR NOT NULL,  -- path | name | utm | props, or the click-id parameter's name
     hits BIGINT NOT NULL,
     PRIMARY KEY (site, day, kind, field)
