@@ -1,4 +1,4 @@
-"""What encryption at rest costs: ingest through the real group-commit writer, a bulk load, and a cold read.
+"""What encryption at rest costs: ingest through the real writer (journal + DuckDB), a bulk load, a cold read.
 
 Runs each measurement on a plain and on an encrypted database in the same run (alternating, median of
 rounds) and prints encrypted/plain ratios. Usage: .venv/bin/python bench/encryption.py [--events N]
@@ -18,11 +18,12 @@ from pathlib import Path
 import duckdb
 
 from collector.events import Event, Request
+from collector.journal import Journal
 from collector.parsing import build_event
 from collector.pipeline import build_pipeline
 from collector.settings import Settings, Site
 from collector.store import migrate, open_database
-from collector.writer import Writer
+from collector.writer import Sealer, Writer
 
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 KEY = secrets.token_hex(32)
@@ -51,8 +52,11 @@ def open_db(path: Path, encrypted: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
-async def ingest(con: duckdb.DuckDBPyConnection, events: list[Event], concurrency: int) -> float:
-    writer = Writer(con, batch_events=2000)
+async def ingest(
+    con: duckdb.DuckDBPyConnection, journal_dir: Path, encrypted: bool, events: list[Event], concurrency: int
+) -> float:
+    """Events/s acknowledged (journal fsync) and loaded into DuckDB, as the server's writer does both."""
+    writer = Writer(con, Journal(journal_dir), Sealer(KEY if encrypted else None))
     writer.start()
     queue = list(events)
 
@@ -62,6 +66,7 @@ async def ingest(con: duckdb.DuckDBPyConnection, events: list[Event], concurrenc
 
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
+    writer.sync()
     elapsed = time.perf_counter() - started
     writer.close()
     return len(events) / elapsed
@@ -94,8 +99,8 @@ def cold_read(path: Path, encrypted: bool) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=8_000, help="events through the writer per round")
-    parser.add_argument("--rows", type=int, default=300_000, help="rows bulk-loaded for the read test")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rows", type=int, default=200_000, help="rows bulk-loaded for the read test")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=200)
     args = parser.parse_args()
     events = make_events(args.events)
@@ -105,7 +110,8 @@ def main() -> None:
             for encrypted in (False, True) if round_ % 2 == 0 else (True, False):
                 path = Path(tmp) / f"r{round_}-{'enc' if encrypted else 'plain'}.duckdb"
                 con = open_db(path, encrypted)
-                rate = asyncio.run(ingest(con, events, args.concurrency))
+                journal = Path(tmp) / f"r{round_}-{'enc' if encrypted else 'plain'}-journal"
+                rate = asyncio.run(ingest(con, journal, encrypted, events, args.concurrency))
                 bulk = bulk_load(con, args.rows)
                 con.close()
                 open_s, read = cold_read(path, encrypted)
