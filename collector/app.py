@@ -23,6 +23,7 @@ from collector.ingest import Ingest
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
 from collector.privacy_api import PrivacyAPI
+from collector.queryapi import query_endpoint
 from collector.retention import purge_daily
 from collector.rights import scrubbed_hook
 from collector.rollups import refresh_daily_counts
@@ -113,6 +114,10 @@ def create_app(
             return JSONResponse({"status": "store not writable", "error": str(exc)}, 503)
         return JSONResponse({"status": "ok", "queue": writer.queue_depth})
 
+    async def query(request: Request) -> Response:
+        assert live.runtime is not None and live.writer is not None
+        return await query_endpoint(request, live.runtime.con, settings, live.writer.sync)
+
     async def index(request: Request) -> Response:
         return demo_page(request, settings.sites[0].domain)
 
@@ -133,6 +138,7 @@ def create_app(
         Route("/api/event", event, methods=["POST"]),
         Route("/api/event", event_preflight, methods=["OPTIONS"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/query/{name}", query, methods=["GET"]),
         Route("/api/identify", privacy("identify"), methods=["POST"]),
         Route("/api/privacy/erase", privacy("erase"), methods=["POST"]),
         Route("/api/privacy/export", privacy("export"), methods=["POST"]),

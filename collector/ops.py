@@ -53,4 +53,5 @@ def status(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, A
     }
 
 
-from collector import privacy_ops  # noqa: E402,F401  (registers the privacy engine's operations)
+# Modules that register operations (imported last: they import `op` from here).
+from collector import export, privacy_ops, queries  # noqa: E402, F401

@@ -38,7 +38,7 @@ def add_commands(sub: Any, common: Common, run: RunAnywhere) -> None:
         return 0
 
     def export(settings: Settings, ns: argparse.Namespace) -> int:
-        result = run(settings, "export", _subject_args(ns))
+        result = run(settings, "export-visitor", _subject_args(ns))
         text = _dump(result)
         if ns.output and ns.output != "-":
             with open(ns.output, "w", encoding="utf-8") as f:
@@ -105,7 +105,7 @@ def add_commands(sub: Any, common: Common, run: RunAnywhere) -> None:
     subject(p)
     p.set_defaults(handler=erase)
 
-    p = sub.add_parser("export", help="export one visitor's data as JSON")
+    p = sub.add_parser("export-visitor", help="export one visitor's data as JSON (data-subject access)")
     subject(p)
     p.add_argument("--output", "-o", help="write to this file (default: stdout)")
     p.set_defaults(handler=export)

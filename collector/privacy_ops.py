@@ -43,7 +43,7 @@ def erase_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str,
         raise OpError(exc.message) from None
 
 
-@op("export")
+@op("export-visitor")
 def export_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
     try:
         return export(con, settings, _subject(con, settings, args), "cli", args.get("request"))

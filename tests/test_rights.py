@@ -88,18 +88,17 @@ def test_backend_erases_everything_about_an_account_in_one_go(server: LiveServer
     send(server, None, "/d")
     # A table added later (profiles, segment_members, ...) is covered because it has a visitor column.
     [(visitor,)] = server.query("SELECT DISTINCT visitor FROM events WHERE path = '/a'")
-    server.query("CREATE TABLE segment_members (site VARCHAR, segment VARCHAR, visitor UBIGINT)")
+    server.query("CREATE TABLE visitor_notes (site VARCHAR, note VARCHAR, visitor UBIGINT)")
     server.query(
-        "INSERT INTO segment_members VALUES ('example.com', 'buyers', ?), ('other.org', 'buyers', ?)",
-        [visitor, visitor],
+        "INSERT INTO visitor_notes VALUES ('example.com', 'buyer', ?), ('other.org', 'buyer', ?)", [visitor, visitor]
     )
     r = call(server, "/api/privacy/erase", {"site": SITE, "account": "JANE@x.com"}, bearer)
     assert r.status_code == 200, r.text
     result = r.json()
     assert result["erased"] == 4
-    assert result["tables"] == {"events": 2, "identities": 1, "segment_members": 1}
+    assert {t: n for t, n in result["tables"].items() if n} == {"events": 2, "identities": 1, "visitor_notes": 1}
     assert server.query("SELECT path FROM events ORDER BY path") == [("/c",), ("/d",)]
-    assert server.query("SELECT site FROM segment_members") == [("other.org",)]
+    assert server.query("SELECT site FROM visitor_notes") == [("other.org",)]
     assert server.query("SELECT count(*) FROM identities") == [(0,)]
     [(kind, channel, rows, done, days)] = server.query(
         "SELECT kind, channel, rows_affected, completed IS NOT NULL, date_diff('day', received, due) "
@@ -192,7 +191,10 @@ def test_cli_erase_export_and_request_log_work_through_the_running_server(
     assert main(["requests", "--config", str(config)]) == 1  # one open request is overdue
     assert "OVERDUE" in capsys.readouterr().out
     out = tmp_path / "export.json"
-    assert main(["export", "--config", str(config), "--site", SITE, "--account", "0912 345 678", "-o", str(out)]) == 0
+    assert (
+        main(["export-visitor", "--config", str(config), "--site", SITE, "--account", "0912 345 678", "-o", str(out)])
+        == 0
+    )
     assert '"path": "/a"' in out.read_text()
     assert (
         main(["erase", "--config", str(config), "--site", SITE, "--account", "0912345678", "--request", request_id])
