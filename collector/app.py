@@ -23,12 +23,14 @@ from collector.ingest import Ingest
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
 from collector.privacy_api import PrivacyAPI
+from collector.profiles import update_profiles
 from collector.queryapi import query_endpoint
 from collector.retention import purge_daily
 from collector.rights import scrubbed_hook
 from collector.rollups import refresh_daily_counts
 from collector.runtime import Runtime, open_journal, open_runtime
 from collector.scrub import ScrubCounts
+from collector.segments_api import SegmentsAPI
 from collector.settings import Settings, load_settings
 from collector.snippet import load_snippet
 from collector.writer import Sealer, WriteFailed, Writer
@@ -44,6 +46,7 @@ class Live:
     writer: Writer | None = None
     ingest: Ingest | None = None
     devices: Detector | None = None
+    segments: SegmentsAPI | None = None
     privacy: PrivacyAPI | None = None
 
 
@@ -65,22 +68,22 @@ def create_app(
         # Loading every device rule takes seconds; pay it before serving rather than on the first requests.
         await anyio.to_thread.run_sync(warm_devices)
         scrubbed = ScrubCounts()
+        journal, sealer = open_journal(settings), Sealer(rt.database_key)
         writer = Writer(
-            rt.con,
-            open_journal(settings),
-            Sealer(rt.database_key),
-            settings.writer_batch_events,
-            hooks=[scrubbed_hook(scrubbed)],
+            rt.con, journal, sealer, settings.writer_batch_events, hooks=[update_profiles, scrubbed_hook(scrubbed)]
         )
         pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, detector or devices.detect, scrubbed)
         ingest = Ingest(settings, pipeline, writer)
+        segments = SegmentsAPI(settings, rt.con, rt.keys.pepper, sync=writer.sync)
         writer.start()
         admin = AdminServer(settings, rt.con, writer.sync)
         await admin.start()
+        await segments.start()
+        live.segments = segments
         maintenance = asyncio.create_task(_maintain(rt))
         purging = asyncio.create_task(purge_daily(rt.con, settings))
         live.runtime, live.writer, live.ingest, live.devices = rt, writer, ingest, devices
-        live.privacy = PrivacyAPI(settings, rt.con, rt.keys.pepper, writer.sync)
+        live.privacy = PrivacyAPI(settings, rt.con, rt.keys.pepper, writer.sync, segments.forget)
         app.state.live = live
         log.info("collector ready", extra={"sites": [s.domain for s in settings.sites]})
         try:
@@ -90,6 +93,10 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintenance
+            await segments.close()
             await admin.close()
             writer.close()
             _run_maintenance(rt)
@@ -113,6 +120,18 @@ def create_app(
         except (WriteFailed, TimeoutError) as exc:
             return JSONResponse({"status": "store not writable", "error": str(exc)}, 503)
         return JSONResponse({"status": "ok", "queue": writer.queue_depth})
+
+    async def segments_get(request: Request) -> Response:
+        assert live.segments is not None
+        return await live.segments.get(request)
+
+    async def segments_lookup(request: Request) -> Response:
+        assert live.segments is not None
+        return await live.segments.lookup(request)
+
+    async def segments_context(request: Request) -> Response:
+        assert live.segments is not None
+        return await live.segments.context(request)
 
     async def query(request: Request) -> Response:
         assert live.runtime is not None and live.writer is not None
@@ -138,6 +157,9 @@ def create_app(
         Route("/api/event", event, methods=["POST"]),
         Route("/api/event", event_preflight, methods=["OPTIONS"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/segments", segments_get, methods=["GET"]),
+        Route("/api/segments/lookup", segments_lookup, methods=["POST"]),
+        Route("/api/segments/context", segments_context, methods=["POST"]),
         Route("/api/query/{name}", query, methods=["GET"]),
         Route("/api/identify", privacy("identify"), methods=["POST"]),
         Route("/api/privacy/erase", privacy("erase"), methods=["POST"]),

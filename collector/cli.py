@@ -117,6 +117,28 @@ def _snippet(settings: Settings, ns: argparse.Namespace) -> int:
     return 0
 
 
+def _segments(settings: Settings, ns: argparse.Namespace) -> int:
+    args: dict[str, Any] = {"site": ns.site}
+    if ns.action == "refresh":
+        args["only"] = ns.only or None
+    result = run_anywhere(settings, f"segments.{ns.action}", args)
+    if ns.json:
+        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    elif ns.action == "refresh":
+        for row in result:
+            print(
+                f"{row['site']}: {len(row['segments'])} segments, +{row['added']} -{row['removed']} in {row['ms']} ms"
+            )
+            for name, members in row["segments"].items():
+                print(f"  {name:<28} {members:>9}")
+    else:
+        for row in result:
+            print(f"{row['site']:<20} {row['name']:<28} {row['members']:>9}  {row['computed_at'] or 'never'}")
+        if not result:
+            print("no segments yet: run `collector segments refresh`")
+    return 0
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="TOML config file (default: ./collector.toml if present)")
     parser.add_argument("--data-dir", help="data directory (default: ./data)")
@@ -162,6 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-integrity", action="store_true", help="leave out the SRI hash (the tag then survives snippet updates)"
     )
     snippet.set_defaults(handler=_snippet)
+
+    segments = sub.add_parser("segments", help="refresh segments or list their sizes")
+    _common(segments)
+    segments.add_argument("action", choices=["refresh", "list"])
+    segments.add_argument("--site", help="only this site")
+    segments.add_argument("--only", action="append", help="refresh only this definition (repeatable)")
+    segments.add_argument("--json", action="store_true", help="print JSON")
+    segments.set_defaults(handler=_segments)
 
     add_privacy_commands(sub, _common, run_anywhere)
     return parser

@@ -71,11 +71,13 @@ class PrivacyAPI:
         con: duckdb.DuckDBPyConnection,
         pepper: bytes,
         sync: Callable[[], object] = lambda: None,
+        forget: Callable[[str, int], object] = lambda site, visitor: None,
     ) -> None:
         self.settings = settings
         self.con = con
         self.pepper = pepper
         self.sync = sync  # loads every acknowledged event into DuckDB, so that erase and export see it
+        self.forget = forget  # drops an erased visitor from in-memory indexes (segments) at once
         self.proxies = parse_proxies(settings.trusted_proxies)
         self.all_origins = frozenset(o for s in settings.sites for o in s.origins)
         self.limit = RateLimit(BROWSER_REQUESTS_PER_MINUTE)
@@ -180,6 +182,7 @@ class PrivacyAPI:
         browser = "authorization" not in request.headers
         cors = self.cors(origin) if browser else {}
         run = erase if action == "erase" else export
+        covered: list[Subject] = []
         try:
             data = await self._json(request)
             site = _site_of(data)
@@ -191,6 +194,7 @@ class PrivacyAPI:
 
                 def from_browser(cur: duckdb.DuckDBPyConnection) -> dict[str, Any]:
                     subject = subject_for(cur, self.pepper, self.settings, site or "", visitor_id=raw_id)
+                    covered.append(subject)
                     return run(cur, self.settings, subject, "browser")
 
                 result = await self._in_thread(from_browser, loaded=True)
@@ -211,6 +215,7 @@ class PrivacyAPI:
                     except RightsError:
                         audit(cur, principal.name, f"privacy.{action}", site, None, "invalid")
                         raise
+                    covered.append(subject)
                     result = run(cur, self.settings, subject, "backend")
                     audit(cur, principal.name, f"privacy.{action}", site, result["request"], "ok")
                     return result
@@ -220,6 +225,10 @@ class PrivacyAPI:
             return _error(exc, cors)
         except RightsError as exc:
             return _error(HTTPError(400, exc.message, exc.field), cors)
+        if action == "erase":
+            for subject in covered:
+                for visitor in subject.visitors:
+                    self.forget(subject.site, visitor)
         return JSONResponse(result, headers=cors | {"Cache-Control": "no-store"})
 
     def _check_browser(self, request: Request, origin: str | None, site: str | None) -> None:

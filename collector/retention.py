@@ -34,6 +34,8 @@ class Window:
 WINDOWS = (
     Window("events", "events_days", ("ts",)),
     Window("profiles", "profiles_days", ("last_seen", "updated_at", "ts")),
+    Window("profile_sections", "profiles_days", ("day",)),
+    Window("profile_events", "profiles_days", ("day",)),
     Window("segment_members", "profiles_days", ("last_seen", "updated_at", "computed_at", "ts", "since")),
     Window("identities", "profiles_days", ("last_seen",)),
     Window("privacy_requests", "requests_days", ("received",), "completed IS NOT NULL"),

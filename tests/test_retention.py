@@ -22,10 +22,16 @@ def test_purge_deletes_rows_older_than_each_window_and_keeps_aggregates(tmp_path
         send(server, "consented_Abc12345", "/old")
         send(server, "consented_Abc12345", "/new")
         server.query("UPDATE events SET ts = ts - INTERVAL 31 DAY WHERE path = '/old'")
-        server.query("CREATE TABLE profiles (site VARCHAR, visitor UBIGINT, last_seen TIMESTAMP)")
+        for visitor, age in ((1, 61), (2, 59)):
+            server.query(
+                "INSERT INTO profiles (site, visitor, first_seen, last_seen, days_active, visits, pageviews, events) "
+                "VALUES ('example.com', ?, now()::TIMESTAMP - INTERVAL (?) DAY, now()::TIMESTAMP - INTERVAL (?) DAY, "
+                "1, 1, 1, 0)",
+                [visitor, age, age],
+            )
         server.query(
-            "INSERT INTO profiles VALUES ('example.com', 1, now()::TIMESTAMP - INTERVAL 61 DAY), "
-            "('example.com', 2, now()::TIMESTAMP - INTERVAL 59 DAY)"
+            "INSERT INTO profile_sections VALUES ('example.com', 1, current_date - 61, 'a', 1, 0), "
+            "('example.com', 2, current_date - 1, 'a', 1, 0)"
         )
         server.query(
             "INSERT INTO privacy_requests VALUES ('pr_old', 'erase', 'example.com', NULL, 'cli', "
@@ -42,10 +48,11 @@ def test_purge_deletes_rows_older_than_each_window_and_keeps_aggregates(tmp_path
         finally:
             cur.close()
         deleted = {table: n for table, n in result["deleted"].items() if n}
-        assert deleted == {"events": 1, "profiles": 1, "privacy_requests": 1}
+        assert deleted == {"events": 1, "profiles": 1, "profile_sections": 1, "privacy_requests": 1}
         assert {"identities", "segment_members"} <= set(result["deleted"])
         assert server.query("SELECT path FROM events") == [("/new",)]
-        assert server.query("SELECT visitor FROM profiles") == [(2,)]
+        assert server.query("SELECT visitor FROM profiles WHERE visitor < 3") == [(2,)]
+        assert server.query("SELECT visitor FROM profile_sections WHERE visitor < 3") == [(2,)]
         assert server.query("SELECT request_id FROM privacy_requests") == [("pr_open",)]  # open ones are never purged
         assert server.query("SELECT sum(events) FROM daily_counts") == [(2,)]
     finally:

@@ -43,6 +43,19 @@ def call(
     return httpx.post(f"{server.url}{path}", json=body, headers=headers)
 
 
+def rows_about(server: LiveServer, visitor: int) -> dict[str, int]:
+    """Rows left about a visitor of example.com in every table with a visitor column (empty: none anywhere)."""
+    tables = server.query(
+        "SELECT table_name FROM information_schema.columns WHERE column_name = 'visitor' "
+        "AND table_catalog = current_database()"
+    )
+    counts = {
+        t: server.query(f'SELECT count(*) FROM "{t}" WHERE visitor = ? AND site = ?', [visitor, SITE])[0][0]
+        for (t,) in tables
+    }
+    return {t: n for t, n in counts.items() if n}
+
+
 def identify(server: LiveServer, bearer: str, raw_id: str, account: str) -> httpx.Response:
     return call(server, "/api/identify", {"site": SITE, "visitor_id": raw_id, "account": account}, bearer)
 
@@ -95,8 +108,11 @@ def test_backend_erases_everything_about_an_account_in_one_go(server: LiveServer
     r = call(server, "/api/privacy/erase", {"site": SITE, "account": "JANE@x.com"}, bearer)
     assert r.status_code == 200, r.text
     result = r.json()
-    assert result["erased"] == 4
-    assert {t: n for t, n in result["tables"].items() if n} == {"events": 2, "identities": 1, "visitor_notes": 1}
+    assert result["erased"] == sum(result["tables"].values())
+    erased = {t: n for t, n in result["tables"].items() if n}
+    assert erased["events"] == 2 and erased["identities"] == 1 and erased["visitor_notes"] == 1
+    assert erased.get("profiles") == 1  # issue 8's profile of this consented visitor
+    assert rows_about(server, visitor) == {}
     assert server.query("SELECT path FROM events ORDER BY path") == [("/c",), ("/d",)]
     assert server.query("SELECT site FROM visitor_notes") == [("other.org",)]
     assert server.query("SELECT count(*) FROM identities") == [(0,)]
@@ -104,7 +120,7 @@ def test_backend_erases_everything_about_an_account_in_one_go(server: LiveServer
         "SELECT kind, channel, rows_affected, completed IS NOT NULL, date_diff('day', received, due) "
         "FROM privacy_requests"
     )
-    assert (kind, channel, rows, done, days) == ("erase", "backend", 4, True, 15)
+    assert (kind, channel, rows, done, days) == ("erase", "backend", result["erased"], True, 15)
     assert server.query("SELECT action, target FROM audit_log WHERE action LIKE 'privacy%'") == [
         ("privacy.erase", result["request"])
     ]
@@ -120,7 +136,7 @@ def test_browser_exports_then_erases_its_own_data_with_its_consented_id(server: 
     assert [e["path"] for e in data["tables"]["events"]] == ["/a"]
     assert data["tables"]["identities"] == []
     r = call(server, "/api/privacy/erase", {"d": SITE, "id": RAW_ID}, Origin=ORIGIN)
-    assert r.status_code == 200 and r.json()["erased"] == 1
+    assert r.status_code == 200 and r.json()["tables"]["events"] == 1
     assert server.query("SELECT path FROM events") == [("/b",)]
     assert server.query("SELECT kind, channel FROM privacy_requests ORDER BY received") == [
         ("export", "browser"),
@@ -200,7 +216,7 @@ def test_cli_erase_export_and_request_log_work_through_the_running_server(
         main(["erase", "--config", str(config), "--site", SITE, "--account", "0912345678", "--request", request_id])
         == 0
     )
-    assert "erased 2 row(s)" in capsys.readouterr().out
+    assert "  events: 1\n  identities: 1\n" in capsys.readouterr().out
     assert main(["requests", "--config", str(config)]) == 0
     assert "no open privacy requests" in capsys.readouterr().out
     assert server.query("SELECT count(*) FROM events") == [(0,)]
@@ -215,6 +231,19 @@ def test_cli_erase_works_on_the_file_when_no_server_runs(tmp_path: Path, capsys:
         server.stop()
     config = write_config(tmp_path, settings.data_dir)
     assert main(["erase", "--config", str(config), "--site", SITE, "--visitor-id", RAW_ID]) == 0
-    assert "erased 1 row(s)" in capsys.readouterr().out
+    assert "  events: 1\n" in capsys.readouterr().out
     assert main(["requests", "--all", "--json", "--config", str(config)]) == 0
     assert '"channel": "cli"' in capsys.readouterr().out
+
+
+def test_an_erased_visitor_leaves_the_segments_index_at_once(server: LiveServer) -> None:
+    send(server, RAW_ID, "/a")
+    assert server.live.segments is not None
+    server.live.segments.refresh_now()
+    auth = {"Authorization": f"Bearer {token(server, ['segments:read'])}"}
+    lookup = {"site": SITE, "visitor": RAW_ID}
+    assert httpx.get(f"{server.url}/api/segments", params=lookup, headers=auth).json()["segments"] != []
+    r = call(server, "/api/privacy/erase", {"d": SITE, "id": RAW_ID}, Origin=ORIGIN)
+    assert r.status_code == 200, r.text
+    # No refresh in between: the erase itself told the in-memory index.
+    assert httpx.get(f"{server.url}/api/segments", params=lookup, headers=auth).json()["segments"] == []
