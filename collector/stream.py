@@ -36,6 +36,7 @@ DROPS_SUBJECT = "collector.drops"
 DUPLICATE_WINDOW_SECONDS = 120.0
 PUBLISH_TIMEOUT_SECONDS = 8.0
 FORMAT = 1
+CONNECT_WAIT_SECONDS = 30.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The transient fields of an Event that are never published; a loaded event gets these placeholders.
 _NO_REQUEST = Request(ip="", user_agent="", hints={}, gpc=False, prefetch=False)
@@ -71,7 +72,7 @@ async def connect(servers: Sequence[str], name: str) -> Client:
     async def on_reconnect() -> None:
         log.info("nats: reconnected")
 
-    return await nats.connect(
+    connecting = nats.connect(
         servers=list(servers),
         name=name,
         connect_timeout=2,
@@ -82,6 +83,10 @@ async def connect(servers: Sequence[str], name: str) -> Client:
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
     )
+    try:
+        return await asyncio.wait_for(connecting, CONNECT_WAIT_SECONDS)
+    except (TimeoutError, OSError, nats.errors.Error) as exc:
+        raise ConfigError(f"no NATS server answers at {', '.join(servers)}: {exc!r}") from None
 
 
 async def ensure_stream(js: JetStreamContext, replicas: int, wait_seconds: float = 30.0) -> None:
@@ -332,5 +337,8 @@ async def publish(js: JetStreamContext, subject: str, payload: bytes, msg_id: st
 
 
 async def close_quietly(nc: Client) -> None:
+    """Flush what is buffered (acks) and close; every publish that mattered was already acknowledged."""
     with contextlib.suppress(Exception):
-        await nc.drain()
+        await nc.flush(timeout=2)
+    with contextlib.suppress(Exception):
+        await nc.close()

@@ -191,9 +191,11 @@ class Cluster:
     def start_all(self) -> None:
         self.start_nats()
         assert self.loader is not None
-        self.start(self.loader, self.loader_url)
-        for i, proc in enumerate(self.ingest):
-            self.start(proc, self.ingest_url(i))
+        procs = [(self.loader, self.loader_url), *((p, self.ingest_url(i)) for i, p in enumerate(self.ingest))]
+        for proc, _ in procs:
+            proc.start()
+        for proc, url in procs:
+            wait_http(f"{url}/healthz", proc, 40)
 
     def stream_leader(self) -> int:
         """Index of the NATS server leading the events stream."""
@@ -309,9 +311,11 @@ class Load:
             for _ in range(self.batch):
                 self._seq += 1
                 paths.append(f"/t/{tag}/{self._seq}")
-            body = b"[" + b",".join(
-                b'{"d":"example.com","u":"https://example.com' + p.encode() + b'"}' for p in paths
-            ) + b"]"
+            body = (
+                b"["
+                + b",".join(b'{"d":"example.com","u":"https://example.com' + p.encode() + b'"}' for p in paths)
+                + b"]"
+            )
             head = (
                 f"POST /api/event HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: {ORIGIN}\r\nUser-Agent: {UA}\r\n"
                 f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n"
