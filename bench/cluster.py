@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.clusterlib import ORIGIN, UA, Cluster, Load, Proc  # noqa: E402
+from tests.clusterlib import ORIGIN, UA, Cluster, Load, Proc
 
 WRK_SCRIPT = """
 local counter = 0
@@ -99,7 +99,8 @@ def main() -> int:
             events = wrk([f"{cluster.embedded_url}/api/event"], args.seconds, batch, f"e{batch}-", script)
             rate_embedded = events / (time.monotonic() - t)
             embedded_cpu = per_million(cpu([cluster.embedded]) - before, events)
-            print(f"embedded, {batch:>2} event(s)/request      {rate_embedded:>10,.0f}{'collector':>22} {embedded_cpu:8.1f}")
+            label = f"embedded, {batch:>2} event(s)/request"
+            print(f"{label:<34}{rate_embedded:>10,.0f}{'collector':>22} {embedded_cpu:8.1f}")
 
             marks = [cpu(cluster.ingest), cpu(cluster.nats), cpu([cluster.loader])]
             t = time.monotonic()

@@ -15,16 +15,19 @@ from starlette.routing import Route
 
 from collector import store
 from collector.admin import AdminServer
+from collector.devices import Detector
+from collector.devices import warm as warm_devices
 from collector.ingest import Ingest
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
-from collector.runtime import Runtime, open_runtime
+from collector.rollups import refresh_daily_counts
+from collector.runtime import Runtime, open_journal, open_runtime
 from collector.settings import Settings, load_settings
 from collector.snippet import load_snippet
-from collector.writer import WriteFailed, Writer
+from collector.writer import Sealer, WriteFailed, Writer
 
 log = logging.getLogger("collector.app")
-SALT_ROTATION_SECONDS = 60.0
+MAINTENANCE_SECONDS = 60.0
 
 
 class Live:
@@ -33,6 +36,7 @@ class Live:
     runtime: Runtime | None = None
     writer: Writer | None = None
     ingest: Ingest | None = None
+    devices: Detector | None = None
 
 
 # Something that runs beside the server while it is up (the scale-out loader): entered after start-up.
@@ -54,15 +58,17 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         rt = runtime or open_runtime(settings)
-        writer = Writer(rt.con, settings.writer_batch_events, settings.writer_linger_ms)
-        kwargs = {"detector": detector} if detector is not None else {}
-        pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, **kwargs)
+        devices = Detector()
+        # Loading every device rule takes seconds; pay it before serving rather than on the first requests.
+        await anyio.to_thread.run_sync(warm_devices)
+        writer = Writer(rt.con, open_journal(settings), Sealer(rt.database_key), settings.writer_batch_events)
+        pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, detector or devices.detect)
         ingest = Ingest(settings, pipeline, writer)
-        admin = AdminServer(settings, rt.con)
         writer.start()
+        admin = AdminServer(settings, rt.con, writer.sync)
         await admin.start()
-        rotation = asyncio.create_task(_rotate_salts(rt))
-        live.runtime, live.writer, live.ingest = rt, writer, ingest
+        maintenance = asyncio.create_task(_maintain(rt))
+        live.runtime, live.writer, live.ingest, live.devices = rt, writer, ingest, devices
         app.state.live = live
         log.info("collector ready", extra={"sites": [s.domain for s in settings.sites]})
         try:
@@ -71,11 +77,12 @@ def create_app(
                     await stack.enter_async_context(service(live))
                 yield
         finally:
-            rotation.cancel()
+            maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await rotation
+                await maintenance
             await admin.close()
             writer.close()
+            _run_maintenance(rt)
             rt.close()
             log.info("collector stopped", extra={"events": writer.stats.events})
 
@@ -113,14 +120,19 @@ def create_app(
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-async def _rotate_salts(rt: Runtime) -> None:
+async def _maintain(rt: Runtime) -> None:
     while True:
-        await asyncio.sleep(SALT_ROTATION_SECONDS)
-        try:
-            cursor = store.cursor(rt.con)
-            try:
-                await anyio.to_thread.run_sync(rt.salts.rotate, cursor)
-            finally:
-                cursor.close()
-        except Exception:
-            log.exception("salt rotation failed")
+        await asyncio.sleep(MAINTENANCE_SECONDS)
+        await anyio.to_thread.run_sync(_run_maintenance, rt)
+
+
+def _run_maintenance(rt: Runtime) -> None:
+    """Rotate salts and refresh anonymous aggregates; a failure is logged and retried on the next tick."""
+    cursor = store.cursor(rt.con)
+    try:
+        rt.salts.rotate(cursor)
+        refresh_daily_counts(cursor)
+    except Exception:
+        log.exception("maintenance failed")
+    finally:
+        cursor.close()

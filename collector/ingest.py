@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse, Response
 
+from collector.bots import is_prefetch
 from collector.clientip import client_ip, parse_proxies
 from collector.events import Event, Request
 from collector.parsing import ParseError, build_event, check_content_type, parse_body
@@ -97,7 +98,7 @@ class Ingest:
             user_agent=headers.get("user-agent", ""),
             hints={h: v for h in HINT_HEADERS if (v := headers.get(h)) is not None},
             gpc=headers.get("sec-gpc") == "1" or headers.get("dnt") == "1",
-            prefetch="prefetch" in (headers.get("sec-purpose", "") + headers.get("purpose", "")).lower(),
+            prefetch=is_prefetch(headers),
         )
         now = datetime.now(UTC)
         batch = len(raws) > 1

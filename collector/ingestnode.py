@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
+import anyio.to_thread
 import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
@@ -31,6 +32,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from collector.devices import Detector
+from collector.devices import warm as warm_devices
 from collector.ingest import Ingest
 from collector.keys import KeyFileError, load_keys
 from collector.logs import configure_logging
@@ -133,9 +136,10 @@ def create_ingest_app(settings: Settings, pepper: bytes, *, detector: Detect | N
         except BaseException:
             await close_quietly(nc)
             raise
+        devices = Detector()
+        await anyio.to_thread.run_sync(warm_devices)
         sink = StreamSink(js)
-        kwargs = {"detector": detector} if detector is not None else {}
-        pipeline = build_pipeline(settings, pepper, salts, **kwargs)
+        pipeline = build_pipeline(settings, pepper, salts, detector or devices.detect)
         ingest = Ingest(settings, pipeline, sink)
         state.update(ingest=ingest, sink=sink)
         tasks = [asyncio.create_task(_rotate(salts)), asyncio.create_task(_send_drops(sink))]

@@ -30,7 +30,6 @@ from nats.js.errors import NotFoundError
 
 from collector import store
 from collector.app import Live, Service, create_app
-from collector.events import Event
 from collector.keys import KeyFileError
 from collector.logs import configure_logging
 from collector.runtime import open_runtime
@@ -48,9 +47,10 @@ from collector.stream import (
     ensure_stream,
     parse_servers,
 )
-from collector.writer import WriteFailed, Writer
+from collector.writer import Row, WriteFailed, Writer
 
 log = logging.getLogger("collector.loader")
+_EPOCH = datetime(1970, 1, 1)
 DURABLE = "collector-loader"
 ACK_WAIT_SECONDS = 10.0
 MAX_ACK_PENDING = 2000
@@ -133,7 +133,7 @@ class Loader:
                 await asyncio.sleep(1)
 
     async def load(self, msgs: Sequence[Msg]) -> None:
-        by_id: dict[str, Event] = {}
+        by_id: dict[str, Row] = {}
         drops: list[Msg] = []
         done: list[Msg] = []
         total = 0
@@ -142,24 +142,27 @@ class Loader:
                 drops.append(msg)
                 continue
             try:
-                events = decode(msg.data)
+                rows = decode(msg.data)
             except BadMessage as exc:
                 # Unreadable by this version: keep it in the stream for a newer loader, never re-deliver here.
                 log.error("stream message %s skipped: %s", msg.metadata.sequence.stream, exc)
                 await msg.term()
                 continue
             if msg.subject == EVENTS_SUBJECT:
-                total += len(events)
-                for event in events:
-                    by_id.setdefault(event.event_id, event)
+                total += len(rows)
+                for row in rows:
+                    by_id.setdefault(row[0], row)
             done.append(msg)
         fresh = list(by_id.values())
         if fresh:
+            # What the writer journaled earlier must be in DuckDB before we look for these ids there.
+            if not await anyio.to_thread.run_sync(self.writer.sync):
+                raise WriteFailed(f"the writer is not loading: {self.writer.load_error}")
             seen = await anyio.to_thread.run_sync(self._seen, fresh)
             if seen:
-                fresh = [e for e in fresh if e.event_id not in seen]
+                fresh = [r for r in fresh if r[0] not in seen]
             try:
-                await self.writer.write(fresh)
+                await self.writer.write_rows(fresh)
             except WriteFailed:
                 for msg in done:
                     with contextlib.suppress(nats.errors.Error):
@@ -179,13 +182,13 @@ class Loader:
         self.stats.events += len(fresh)
         self.stats.replayed += total - len(fresh)
 
-    def _seen(self, events: Sequence[Event]) -> set[str]:
-        """Ids of these events already in `events`; only their time range is scanned."""
-        low = min(e.ts for e in events).replace(tzinfo=None)
-        high = max(e.ts for e in events).replace(tzinfo=None)
+    def _seen(self, rows: Sequence[Row]) -> set[str]:
+        """Ids of these rows already in `events`; only their time range is scanned."""
+        micros = [r[1] for r in rows]
+        low, high = _EPOCH + timedelta(microseconds=min(micros)), _EPOCH + timedelta(microseconds=max(micros))
         cur = store.cursor(self.con)
         try:
-            cur.register("_batch_ids", pa.table({"id": pa.array([e.event_id for e in events], pa.string())}))
+            cur.register("_batch_ids", pa.table({"id": pa.array([r[0] for r in rows], pa.string())}))
             return {row[0] for row in cur.execute(_SEEN, [low, high]).fetchall()}
         finally:
             cur.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import date
 
 from collector.devices import Device, detect, hints_from_snippet
@@ -23,7 +22,7 @@ SaltFor = Callable[[date], bytes]
 
 
 def drop(event: Event, reason: DropReason) -> Event:
-    return replace(event, dropped=reason)
+    return event._replace(dropped=reason)
 
 
 def drop_automation(event: Event) -> Event:
@@ -42,8 +41,7 @@ def make_put_device(detector: Detect) -> Step:
         device = detector(event.request.user_agent, hints)
         if device.is_bot:
             return drop(event, DropReason.BOT)
-        return replace(
-            event,
+        return event._replace(
             device_type=device.device_type,
             device_brand=device.device_brand,
             device_model=device.device_model,
@@ -62,8 +60,7 @@ def put_url(event: Event) -> Event:
         hostname, path, campaign = split_page_url(event.url)
     except BadURL:
         return drop(event, DropReason.INVALID_URL)
-    return replace(
-        event,
+    return event._replace(
         hostname=hostname,
         path=path,
         utm=campaign,
@@ -78,7 +75,7 @@ def make_put_privacy(settings: Settings) -> Step:
         site = settings.site(event.site)
         if site is not None and site.gpc_mode == "drop":
             return drop(event, DropReason.PRIVACY_SIGNAL)
-        return replace(event, anonymous=True, raw_id=None, client_hints={})
+        return event._replace(anonymous=True, raw_id=None, client_hints={})
 
     return put_privacy
 
@@ -86,13 +83,13 @@ def make_put_privacy(settings: Settings) -> Step:
 def make_put_visitor_hash(pepper: bytes, salt_for: SaltFor) -> Step:
     def put_visitor_hash(event: Event) -> Event:
         if event.anonymous:
-            return replace(event, visitor=None, raw_id=None)
+            return event._replace(visitor=None, raw_id=None)
         if event.raw_id:
-            return replace(
-                event, visitor=consented_visitor(pepper, event.site, event.raw_id), consented=True, raw_id=None
+            return event._replace(
+                visitor=consented_visitor(pepper, event.site, event.raw_id), consented=True, raw_id=None
             )
         salt = salt_for(event.ts.date())
-        return replace(event, visitor=daily_visitor(salt, event.site, event.request.ip, event.request.user_agent))
+        return event._replace(visitor=daily_visitor(salt, event.site, event.request.ip, event.request.user_agent))
 
     return put_visitor_hash
 

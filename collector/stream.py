@@ -13,7 +13,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import cast
 from urllib.parse import urlsplit
 
 import nats
@@ -24,9 +24,9 @@ from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
-from collector.events import DropReason, Event, Request
+from collector.events import DropReason, Event
 from collector.settings import ConfigError
-from collector.writer import WriteFailed
+from collector.writer import SCHEMA, Row, WriteFailed, to_row
 
 log = logging.getLogger("collector.stream")
 
@@ -37,9 +37,6 @@ DUPLICATE_WINDOW_SECONDS = 120.0
 PUBLISH_TIMEOUT_SECONDS = 8.0
 FORMAT = 1
 CONNECT_WAIT_SECONDS = 30.0
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# The transient fields of an Event that are never published; a loaded event gets these placeholders.
-_NO_REQUEST = Request(ip="", user_agent="", hints={}, gpc=False, prefetch=False)
 
 
 def parse_servers(url: str) -> list[str]:
@@ -120,97 +117,26 @@ async def ensure_stream(js: JetStreamContext, replicas: int, wait_seconds: float
             await asyncio.sleep(0.5)
 
 
-def _us(ts: datetime) -> int:
-    delta = ts - _EPOCH
-    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 def encode(events: Sequence[Event]) -> bytes:
-    """The stored columns of each event, one list per event; the raw request fields are left out."""
-    rows = [
-        (
-            e.event_id,
-            _us(e.ts),
-            e.site,
-            e.name,
-            e.hostname,
-            e.path,
-            e.referrer_host,
-            e.utm or None,
-            e.visitor,
-            e.consented,
-            e.anonymous,
-            e.device_type,
-            e.device_brand,
-            e.device_model,
-            e.device_code,
-            e.os_name,
-            e.os_version,
-            e.browser_name,
-            e.browser_version,
-            e.screen_w,
-            e.screen_h,
-            e.language,
-            e.timezone,
-            e.props or None,
-        )
-        for e in events
-    ]
-    return orjson.dumps({"v": FORMAT, "e": rows})
+    """The stored columns of each event (the writer's rows); the request's IP and User-Agent are not among them."""
+    return orjson.dumps({"v": FORMAT, "e": [to_row(e) for e in events]})
 
 
 class BadMessage(Exception):
     """A stream message this version cannot read."""
 
 
-def decode(payload: bytes) -> list[Event]:
+def decode(payload: bytes) -> list[Row]:
     try:
         data = orjson.loads(payload)
         if data.get("v") != FORMAT:
             raise BadMessage(f"unknown message format {data.get('v')!r}")
-        rows: list[list[Any]] = data["e"]
+        rows = data["e"]
     except (orjson.JSONDecodeError, AttributeError, KeyError) as exc:
         raise BadMessage(str(exc)) from None
-    fromtimestamp = datetime.fromtimestamp
-    events = []
-    for r in rows:
-        (eid, ts, site, name, host, path, ref, utm, visitor, consented, anonymous) = r[:11]
-        events.append(
-            Event(
-                site=site,
-                name=name,
-                url="",
-                referrer=None,
-                screen_w=r[19],
-                screen_h=r[20],
-                language=r[21],
-                timezone=r[22],
-                client_hints={},
-                raw_id=None,
-                props=r[23] or {},
-                webdriver=False,
-                client_gpc=False,
-                ts=fromtimestamp(ts / 1e6, UTC),
-                request=_NO_REQUEST,
-                event_id=eid,
-                path=path,
-                hostname=host,
-                referrer_host=ref,
-                utm=utm or {},
-                anonymous=anonymous,
-                visitor=visitor,
-                consented=consented,
-                device_type=r[11],
-                device_brand=r[12],
-                device_model=r[13],
-                device_code=r[14],
-                os_name=r[15],
-                os_version=r[16],
-                browser_name=r[17],
-                browser_version=r[18],
-            )
-        )
-    return events
+    if not isinstance(rows, list) or any(not isinstance(r, list) or len(r) != len(SCHEMA) for r in rows):
+        raise BadMessage("rows do not match the events schema")
+    return cast(list[Row], rows)
 
 
 class StreamSink:

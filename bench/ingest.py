@@ -1,0 +1,268 @@
+"""Ingest benchmark: the real collector against a no-op Starlette endpoint, same uvicorn settings, same load.
+
+Run: .venv/bin/python bench/ingest.py [--seconds 10] [--connections 64]
+Drives each server from a separate process: wrk if installed (Debian package `wrk`), else an async
+load generator. Prints requests/s, p50/p99 latency, events stored per second and the ratio collector/no-op.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+NOOP = """
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+
+async def event(request):
+    await request.body()
+    return Response(status_code=202)
+
+app = Starlette(routes=[Route("/api/event", event, methods=["POST"]), Route("/healthz", lambda r: Response("ok"))])
+uvicorn.run(app, host="127.0.0.1", port=int(__import__("sys").argv[1]), loop="uvloop", http="httptools",
+            access_log=False, server_header=False, log_level="warning")
+"""
+CONFIG = """
+[[sites]]
+domain = "example.com"
+origins = ["https://example.com"]
+"""
+LUA = """
+local uas = {%s}
+local n = #uas
+local i = 0
+request = function()
+  i = i + 1
+  local ua = uas[math.random(n)]
+  local body = '{"d":"example.com","u":"https://example.com/p/' .. (i %% 500) .. '?utm_source=bench","r":"https://news.example.org/x","w":390,"h":844,"l":"en-US","tz":"Europe/Berlin"}'
+  local headers = {["Content-Type"]="text/plain;charset=UTF-8", ["Origin"]="https://example.com"}
+  headers["User-Agent"] = ua
+  return wrk.format("POST", "/api/event", headers, body)
+end
+"""
+
+
+def real_user_agents() -> list[str]:
+    """Human UAs from the uap-core test corpus (fetched by bench/devices.py's helper), or [] when unavailable."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        from devices import UAP, ensure_uap, load_yaml
+
+        ensure_uap()
+        cases = load_yaml(UAP / "test_device.yaml")["test_cases"]
+    except Exception as exc:  # the bench still runs on synthetic UAs
+        print(f"(uap-core corpus unavailable: {exc}; using synthetic UAs)")
+        return []
+    seen = dict.fromkeys(
+        c["user_agent_string"] for c in cases if c["family"] != "Spider" and '"' not in c["user_agent_string"]
+    )
+    return list(seen)
+
+
+def user_agents(distinct: int, draws: int, seed: int = 7) -> list[str]:
+    """A Zipf-like draw over `distinct` UA strings: real ones from uap-core when available, else synthetic."""
+    rng = random.Random(seed)
+    real = real_user_agents()
+    if len(real) >= distinct:
+        pool = rng.sample(real, distinct)
+        weights = [1 / (rank + 1) for rank in range(distinct)]
+        return rng.choices(pool, weights=weights, k=draws)
+    models = ["SM-A515F", "SM-G991B", "Pixel 7", "Redmi Note 8", "CPH2219", "moto g(20)", "SM-A750FN", "K"]
+    pool = []
+    for i in range(distinct):
+        kind = i % 4
+        major = 100 + i % 31
+        build = i // 4
+        if kind == 0:
+            pool.append(
+                f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                f"Chrome/{major}.0.{build}.0 Safari/537.36"
+            )
+        elif kind == 1:
+            pool.append(
+                f"Mozilla/5.0 (Linux; Android {10 + i % 5}; {models[i % len(models)]}) AppleWebKit/537.36 "
+                f"(KHTML, like Gecko) Chrome/{major}.0.{build}.0 Mobile Safari/537.36"
+            )
+        elif kind == 2:
+            pool.append(
+                f"Mozilla/5.0 (iPhone; CPU iPhone OS 17_{i % 7} like Mac OS X) AppleWebKit/605.1.15 "
+                f"(KHTML, like Gecko) Version/17.{i % 7} Mobile/15E{build} Safari/604.1"
+            )
+        else:
+            pool.append(
+                f"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+                f"Version/{15 + i % 4}.{build % 10} Safari/605.1.15"
+            )
+    weights = [1 / (rank + 1) for rank in range(distinct)]
+    return rng.choices(pool, weights=weights, k=draws)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited during start-up")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+def run_wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url + "/api/event"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": rps,
+        "requests": total,
+        "p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),  # type: ignore[union-attr]
+        "p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),  # type: ignore[union-attr]
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+    }
+
+
+def _ms(text: str) -> float:
+    value = float(re.match(r"[\d.]+", text).group(0))  # type: ignore[union-attr]
+    unit = text[len(re.match(r"[\d.]+", text).group(0)) :]  # type: ignore[union-attr]
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_async_load(url: str, uas: list[str], seconds: int, connections: int) -> dict[str, float]:
+    """Fallback when wrk is missing: an async generator in a separate process."""
+    code = f"""
+import asyncio, time, json, sys, httpx, random
+uas = json.loads(sys.stdin.read())
+lat = []; n = 0; errors = 0
+async def worker(client, stop):
+    global n, errors
+    i = 0
+    while time.monotonic() < stop:
+        i += 1
+        body = '{{"d":"example.com","u":"https://example.com/p/%d"}}' % (i % 500)
+        h = {{"Content-Type": "text/plain", "Origin": "https://example.com", "User-Agent": random.choice(uas)}}
+        t = time.perf_counter()
+        r = await client.post("{url}/api/event", content=body, headers=h)
+        lat.append(time.perf_counter() - t); n += 1
+        errors += r.status_code != 202
+async def main():
+    stop = time.monotonic() + {seconds}
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections={connections})) as c:
+        await asyncio.gather(*(worker(c, stop) for _ in range({connections})))
+asyncio.run(main())
+lat.sort()
+print(json.dumps({{"rps": n / {seconds}, "requests": n, "p50_ms": lat[len(lat)//2]*1000,
+                  "p99_ms": lat[int(len(lat)*0.99)]*1000, "errors": errors}}))
+"""
+    import json
+
+    out = subprocess.run([sys.executable, "-c", code], input=json.dumps(uas[:2000]), capture_output=True, text=True)
+    return dict(json.loads(out.stdout))
+
+
+def measure(
+    name: str, cmd: list[str], port: int, args: argparse.Namespace, script: Path, uas: list[str]
+) -> dict[str, float]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc)
+        if shutil.which("wrk"):
+            run_wrk(url, script, 2, args.connections)  # warm-up: caches, JIT-free but allocator and salts
+            result = run_wrk(url, script, args.seconds, args.connections)
+        else:
+            result = run_async_load(url, uas, args.seconds, args.connections)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    return result
+
+
+def stored_events(data_dir: Path) -> int:
+    sys.path.insert(0, str(ROOT))
+    from collector.keys import load_keys
+    from collector.store import open_database
+
+    keys = load_keys(data_dir / "collector.key", create=False)
+    con = open_database(data_dir / "collector.duckdb", keys.database_key, read_only=True)
+    try:
+        return int(con.execute("SELECT count(*) FROM events").fetchone()[0])  # type: ignore[index]
+    finally:
+        con.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--distinct-uas", type=int, default=3000)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    uas = user_agents(args.distinct_uas, 20_000)
+    script = tmp / "post.lua"
+    script.write_text(LUA % ",".join('"' + ua.replace('"', '\\"') + '"' for ua in uas))
+    (tmp / "collector.toml").write_text(CONFIG)
+    (tmp / "noop.py").write_text(NOOP)
+    tool = f"wrk -t1 -c{args.connections}" if shutil.which("wrk") else "async httpx generator"
+    uas_note = f"{args.distinct_uas} distinct UAs (Zipf draw)"
+    print(f"load: {tool}, {args.seconds}s per server, {uas_note}, {os.cpu_count()} cores")
+
+    port = free_port()
+    noop = measure("no-op", [sys.executable, str(tmp / "noop.py"), str(port)], port, args, script, uas)
+    port = free_port()
+    data_dir = tmp / "data"
+    cmd = [sys.executable, "-m", "collector", "serve", "--config", str(tmp / "collector.toml")]
+    cmd += ["--data-dir", str(data_dir), "--port", str(port)]
+    env_before = os.environ.get("COLLECTOR_LOG_LEVEL")
+    os.environ["COLLECTOR_LOG_LEVEL"] = "warning"
+    started = time.monotonic()
+    real = measure("collector", cmd, port, args, script, uas)
+    elapsed = time.monotonic() - started
+    if env_before is None:
+        os.environ.pop("COLLECTOR_LOG_LEVEL")
+    stored = stored_events(data_dir)
+
+    print(f"{'server':<12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'stored/s':>10}")
+    print(
+        f"{'no-op':<12}{noop['rps']:>10.0f}{noop['p50_ms']:>9.2f}{noop['p99_ms']:>9.2f}{noop['errors']:>9.0f}{'-':>10}"
+    )
+    print(
+        f"{'collector':<12}{real['rps']:>10.0f}{real['p50_ms']:>9.2f}{real['p99_ms']:>9.2f}{real['errors']:>9.0f}"
+        f"{stored / (args.seconds + 2):>10.0f}"
+    )
+    print(f"ratio collector/no-op: {real['rps'] / noop['rps']:.2f}  (stored {stored} events; run took {elapsed:.0f}s)")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.set_event_loop_policy(None)
+    main()

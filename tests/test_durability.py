@@ -1,0 +1,148 @@
+"""Every 202 is on disk: the real server, killed with SIGKILL mid-load, keeps every acknowledged event."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from collector.keys import load_keys
+from collector.store import open_database
+from tests.conftest import DESKTOP_UA
+
+CONFIG = """
+[[sites]]
+domain = "example.com"
+origins = ["https://example.com"]
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    def __init__(self, tmp_path: Path) -> None:
+        self.data_dir = tmp_path / "data"
+        self.config = tmp_path / "collector.toml"
+        self.config.write_text(CONFIG)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp_path / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        cmd = [sys.executable, "-m", "collector", "serve", "--config", str(self.config)]
+        cmd += ["--data-dir", str(self.data_dir), "--port", str(self.port)]
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=log)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not start: {self.log.read_text()}")
+
+    def signal(self, sig: int) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=30)
+
+    def stored_paths(self) -> list[str]:
+        keys = load_keys(self.data_dir / "collector.key", create=False)
+        con = open_database(self.data_dir / "collector.duckdb", keys.database_key, read_only=True)
+        try:
+            return [row[0] for row in con.execute("SELECT path FROM events").fetchall()]
+        finally:
+            con.close()
+
+
+@pytest.fixture
+def proc_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path)
+    yield server
+    if server.proc is not None and server.proc.poll() is None:
+        server.proc.kill()
+        server.proc.wait()
+
+
+def drive_load(url: str, acked: list[str], stop: threading.Event, workers: int = 32) -> None:
+    """Send events with unique paths until stopped; record the paths that got a 202."""
+    headers = {"Origin": "https://example.com", "Content-Type": "text/plain", "User-Agent": DESKTOP_UA}
+
+    async def worker(n: int, client: httpx.AsyncClient) -> None:
+        i = 0
+        while not stop.is_set():
+            path = f"/w{n}/e{i}"
+            i += 1
+            body = orjson.dumps({"d": "example.com", "u": f"https://example.com{path}"})
+            try:
+                r = await client.post(f"{url}/api/event", content=body, headers=headers, timeout=5)
+            except httpx.HTTPError:
+                await asyncio.sleep(0.01)
+                continue
+            if r.status_code == 202:
+                acked.append(path)
+
+    async def main() -> None:
+        limits = httpx.Limits(max_connections=workers)
+        async with httpx.AsyncClient(limits=limits) as client:
+            await asyncio.gather(*(worker(n, client) for n in range(workers)))
+
+    asyncio.run(main())
+
+
+def run_load_then(server: ServerProcess, sig: int, min_acked: int = 200) -> tuple[list[str], int]:
+    """Load the server until it has acknowledged min_acked events (or 40 s passed), then signal it mid-load."""
+    acked: list[str] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=drive_load, args=(server.url, acked, stop))
+    thread.start()
+    deadline = time.monotonic() + 40
+    while len(acked) < min_acked and time.monotonic() < deadline:
+        time.sleep(0.05)
+    code = server.signal(sig)
+    time.sleep(0.2)
+    stop.set()
+    thread.join(timeout=30)
+    return acked, code
+
+
+def test_every_acknowledged_event_survives_kill_9(proc_server: ServerProcess) -> None:
+    proc_server.start()
+    acked, code = run_load_then(proc_server, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    assert len(acked) >= 200, "the load generator should have been acknowledged many times before the kill"
+    proc_server.start()  # restart on the same data dir: the WAL is replayed
+    proc_server.signal(signal.SIGTERM)
+    stored = proc_server.stored_paths()
+    missing = set(acked) - set(stored)
+    assert not missing, f"{len(missing)} acknowledged events lost, e.g. {sorted(missing)[:5]}"
+    assert len(stored) == len(set(stored)), "no event may be stored twice"
+
+
+def test_sigterm_drains_and_exits_cleanly(proc_server: ServerProcess) -> None:
+    proc_server.start()
+    acked, code = run_load_then(proc_server, signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises SIGTERM so process managers see the usual status.
+    assert code == -signal.SIGTERM
+    assert '"collector stopped"' in proc_server.log.read_text()
+    assert acked
+    stored = set(proc_server.stored_paths())
+    assert set(acked) <= stored
