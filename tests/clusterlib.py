@@ -281,11 +281,15 @@ class Load:
         self.statuses: dict[int, int] = {}
         self.errors = 0
         self.ack_times: list[float] = []
+        self._acked_at: list[tuple[float, list[str]]] = []
         self._seq = 0
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
         self._stop.set()
+
+    def acked_since(self, t: float) -> list[str]:
+        return [p for at, paths in self._acked_at if at > t for p in paths]
 
     async def run(self, ports: list[int], connections: int, seconds: float | None = None) -> None:
         workers = [self._worker(port, f"{i}-{c}") for i, port in enumerate(ports) for c in range(connections)]
@@ -333,6 +337,7 @@ class Load:
             if status == 202:
                 self.acked.update(paths)
                 self.ack_times.append(time.monotonic())
+                self._acked_at.append((self.ack_times[-1], paths))
         if writer is not None:
             writer.close()
 

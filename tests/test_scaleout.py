@@ -19,11 +19,10 @@ from collector.events import Request
 from collector.ingestnode import KVSalts, salt_bucket, serve_ingest
 from collector.loader import Loader
 from collector.parsing import build_event
-from collector.pipeline import build_pipeline
 from collector.runtime import open_journal, open_runtime
 from collector.stream import StreamSink, close_quietly, connect, decode, encode, ensure_stream, publish
 from collector.writer import Sealer, Writer, to_row
-from tests.clusterlib import ORIGIN, UA, Cluster, Load, nats_server
+from tests.clusterlib import ORIGIN, UA, Cluster, Load, nats_server, wait_http
 from tests.conftest import make_settings
 
 
@@ -66,28 +65,25 @@ def test_acknowledged_events_are_stored_exactly_once_through_nats_ingest_and_loa
     phases: dict[str, float] = {}
 
     async def scenario() -> Load:
-        load = Load(batch=20)
-        task = asyncio.create_task(load.run(cluster.ingest_ports, connections=3))
-        loop = asyncio.get_running_loop()
+        load = Load(batch=10)
+        task = asyncio.create_task(load.run(cluster.ingest_ports, connections=2))
         await asyncio.sleep(2)
         leader = await asyncio.to_thread(cluster.stream_leader)
         cluster.nats[leader].kill()  # the stream's leader: JetStream must elect another one under load
-        phases["nats killed"] = loop.time()
+        phases["nats killed"] = time.monotonic()
         await asyncio.sleep(2)
         await asyncio.to_thread(cluster.start_nats, leader)
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(1)
+        # Both collectors come back while the load goes on; their start-up (device rules) takes seconds.
         cluster.ingest[0].kill()
-        phases["ingest killed"] = loop.time()
-        await asyncio.sleep(0.5)
-        await asyncio.to_thread(cluster.start, cluster.ingest[0], cluster.ingest_url(0))
-        phases["ingest restarted"] = loop.time()
-        await asyncio.sleep(1.5)
+        cluster.ingest[0].start()
+        await asyncio.sleep(1)
         assert cluster.loader is not None
         cluster.loader.kill()
-        phases["loader killed"] = loop.time()
-        await asyncio.sleep(1)
-        await asyncio.to_thread(cluster.start, cluster.loader, cluster.loader_url)
-        phases["loader restarted"] = loop.time()
+        cluster.loader.start()
+        await asyncio.to_thread(wait_http, f"{cluster.ingest_url(0)}/healthz", cluster.ingest[0], 60)
+        await asyncio.to_thread(wait_http, f"{cluster.loader_url}/healthz", cluster.loader, 60)
+        phases["restarted"] = time.monotonic()
         await asyncio.sleep(1.5)
         load.stop()
         await task
@@ -110,8 +106,8 @@ def test_acknowledged_events_are_stored_exactly_once_through_nats_ingest_and_loa
         return sum(1 for t in load.ack_times if t > phases[name])
 
     # Load went on through every fault (the other ingest node keeps answering while one is down).
-    assert acked_after("nats killed") > 0 and acked_after("ingest restarted") > 0
-    assert acked_after("loader restarted") > 0
+    assert acked_after("nats killed") > 0 and acked_after("restarted") > 0
+    assert any(p.startswith("/t/0-") for p in load.acked_since(phases["restarted"])), "the restarted node answers"
     assert len(load.acked) > 2000, load.statuses
 
     assert cluster.loader is not None
@@ -135,11 +131,10 @@ def test_loader_skips_events_it_already_stored(one_nats: Cluster, tmp_path: Path
     runtime = open_runtime(settings)
     writer = Writer(runtime.con, open_journal(settings), Sealer(runtime.database_key))
     writer.start()
-    pipeline = build_pipeline(settings, runtime.keys.pepper, runtime.salts)
     request = Request(ip="203.0.113.9", user_agent=UA, hints={}, gpc=False, prefetch=False)
     now = datetime.now(UTC)
     events = [
-        pipeline.run(build_event({"d": "example.com", "u": f"https://example.com/r/{i}"}, None, request, now))
+        build_event({"d": "example.com", "u": "https://example.com/"}, None, request, now)._replace(path=f"/r/{i}")
         for i in range(50)
     ]
 
