@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -123,10 +124,10 @@ def main() -> int:
         backlog = wrk(ingest_urls, args.seconds, 100, "b-", script, connections=8)
         wrk_events += backlog
         fill_rate = backlog / (time.monotonic() - t)
-        before = cpu([cluster.loader])
         t = time.monotonic()
         cluster.start(cluster.loader, cluster.loader_url)
         started = time.monotonic()
+        before = cpu([cluster.loader])
         cluster.wait_drained(timeout=120)
         drained = time.monotonic()
         loader_rate = backlog / (drained - started)
@@ -134,13 +135,15 @@ def main() -> int:
         print(f"cluster, 100 events/request (fill)  {fill_rate:>10,.0f}")
         print(
             f"loader drains a backlog of {backlog:,} events: {loader_rate:,.0f} events/s into DuckDB "
-            f"(start-up {started - t:.1f} s not counted), {loader_cpu:.1f} CPU s per M events incl. start-up"
+            f"(start-up {started - t:.1f} s not counted), {loader_cpu:.1f} CPU s per M events"
         )
 
         # The fault drill, with a client that remembers every event that got a 202.
         load = asyncio.run(drill(cluster))
         cluster.wait_drained(timeout=60)
-        cluster.loader.stop()
+        t = time.monotonic()
+        code = cluster.loader.stop()
+        print(f"loader stopped in {time.monotonic() - t:.1f} s with {code} (a graceful stop loads its journal)")
         stored = dict(cluster.query("SELECT path, count(*) FROM events WHERE path LIKE '/t/%' GROUP BY path"))
         lost = len(load.acked - stored.keys())
         doubled = sum(1 for n in stored.values() if n > 1)
@@ -157,7 +160,7 @@ def main() -> int:
                 f"ratios at {batch:>2} event(s)/request: cluster/embedded events/s {rate_c / rate_e:.2f}, "
                 f"ingest-node/embedded CPU per event {cpu_i / cpu_e:.2f}"
             )
-        ok = lost == 0 and doubled == 0 and total == distinct and wrk_rows >= wrk_events
+        ok = code in (0, -signal.SIGTERM) and lost == 0 and doubled == 0 and total == distinct and wrk_rows >= wrk_events
         print("OK" if ok else "FAILED")
         return 0 if ok else 1
     finally:

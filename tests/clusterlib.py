@@ -83,7 +83,7 @@ class Proc:
             os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait()
 
-    def stop(self, timeout: float = 15.0) -> int | None:
+    def stop(self, timeout: float = 60.0) -> int | None:
         if self.popen is None or self.popen.poll() is not None:
             return None if self.popen is None else self.popen.returncode
         self.cpu_before = self.cpu_seconds()
