@@ -160,7 +160,8 @@ def main() -> int:
                 f"ratios at {batch:>2} event(s)/request: cluster/embedded events/s {rate_c / rate_e:.2f}, "
                 f"ingest-node/embedded CPU per event {cpu_i / cpu_e:.2f}"
             )
-        ok = code in (0, -signal.SIGTERM) and lost == 0 and doubled == 0 and total == distinct and wrk_rows >= wrk_events
+        graceful = code in (0, -signal.SIGTERM)
+        ok = graceful and lost == 0 and doubled == 0 and total == distinct and wrk_rows >= wrk_events
         print("OK" if ok else "FAILED")
         return 0 if ok else 1
     finally:
