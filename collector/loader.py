@@ -156,8 +156,12 @@ class Loader:
         fresh = list(by_id.values())
         if fresh:
             # What the writer journaled earlier must be in DuckDB before we look for these ids there.
-            if not await anyio.to_thread.run_sync(self.writer.sync):
-                raise WriteFailed(f"the writer is not loading: {self.writer.load_error}")
+            synced = await anyio.to_thread.run_sync(self.writer.sync)
+            if not synced or self.writer.load_error is not None:
+                for msg in done:
+                    with contextlib.suppress(nats.errors.Error):
+                        await msg.nak(delay=1)
+                raise WriteFailed(f"the writer is not loading into DuckDB: {self.writer.load_error}")
             seen = await anyio.to_thread.run_sync(self._seen, fresh)
             if seen:
                 fresh = [r for r in fresh if r[0] not in seen]

@@ -262,8 +262,9 @@ async def _backlog(servers: str) -> int:
     nc = await nats.connect(servers=servers.split(","), connect_timeout=2)
     try:
         js = nc.jetstream(timeout=5)
+        stream = await js.stream_info("COLLECTOR")  # work-queue retention: only unacknowledged messages remain
         info = await js.consumer_info("COLLECTOR", "collector-loader")
-        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+        return int(stream.state.messages) + int(info.num_pending or 0) + int(info.num_ack_pending or 0)
     finally:
         await nc.close()
 
