@@ -4,7 +4,7 @@ Prints events/s through each, CPU seconds per million events in each role, the l
 into DuckDB, and then runs the fault drill (kill -9 of a NATS node, an ingest node and the loader
 under load) and checks that every event that got a 202 is in DuckDB exactly once.
 
-    .venv/bin/python bench/cluster.py [--seconds 6]
+    .venv/bin/python bench/cluster.py [--seconds 5]
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def per_million(seconds: float, events: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=6, help="length of each throughput phase")
+    parser.add_argument("--seconds", type=int, default=5, help="length of each throughput phase")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     script = root / "beacons.lua"
