@@ -20,6 +20,7 @@ from collector.devices import warm as warm_devices
 from collector.ingest import Ingest
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
+from collector.queryapi import query_endpoint
 from collector.rollups import refresh_daily_counts
 from collector.runtime import Runtime, open_journal, open_runtime
 from collector.settings import Settings, load_settings
@@ -104,6 +105,10 @@ def create_app(
             return JSONResponse({"status": "store not writable", "error": str(exc)}, 503)
         return JSONResponse({"status": "ok", "queue": writer.queue_depth})
 
+    async def query(request: Request) -> Response:
+        assert live.runtime is not None and live.writer is not None
+        return await query_endpoint(request, live.runtime.con, settings, live.writer.sync)
+
     async def index(request: Request) -> Response:
         return demo_page(request, settings.sites[0].domain)
 
@@ -116,6 +121,7 @@ def create_app(
         Route("/api/event", event, methods=["POST"]),
         Route("/api/event", event_preflight, methods=["OPTIONS"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/query/{name}", query, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from collector import admin
+from collector import admin, formats
 from collector.journal import Journal
 from collector.keys import KeyFileError, load_keys
 from collector.ops import OpError, run_op
+from collector.queries import installed_queries
 from collector.settings import ConfigError, Settings, load_settings
 from collector.store import StoreError, migrate, open_database
 from collector.writer import Sealer, replay
@@ -74,6 +76,42 @@ def _status(settings: Settings, ns: argparse.Namespace) -> int:
     return 0
 
 
+def _query(settings: Settings, ns: argparse.Namespace) -> int:
+    if ns.list or not ns.name:
+        for query in installed_queries().values():
+            names = " ".join(f"[{p.name}={p.default}]" if p.default else p.name for p in query.params)
+            print(f"{query.name:<14} {query.description}\n{'':<14} params: {names}")
+        return 0
+    params: dict[str, str | None] = {}
+    for item in ns.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise OpError(f"--param {item!r} is not key=value")
+        params[key.strip()] = value
+    params.update({"site": ns.site, "from": ns.start, "to": ns.end})
+    result = run_anywhere(settings, "query", {"name": ns.name, "params": params})
+    if ns.format == "parquet":
+        if not ns.output:
+            raise OpError("--format parquet needs --output FILE")
+        formats.to_parquet(result, Path(ns.output))
+        return 0
+    text = formats.render(result, ns.format)
+    if ns.output:
+        Path(ns.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _export(settings: Settings, ns: argparse.Namespace) -> int:
+    result = run_anywhere(settings, "export", {"to": str(Path(ns.to).resolve())})
+    written, unchanged = len(result["written"]), result["unchanged"]
+    print(f"exported to {result['dir']}: {written} partition(s) written, {unchanged} unchanged")
+    for key in result["removed"]:
+        print(f"  removed {key}")
+    return 0
+
+
 def _snippet(settings: Settings, ns: argparse.Namespace) -> int:
     from collector.snippet import TagError, load_snippet, tag
 
@@ -115,6 +153,23 @@ def build_parser() -> argparse.ArgumentParser:
     _common(status)
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=_status)
+
+    query = sub.add_parser("query", help="run a named query (queries/*.sql); --list shows them")
+    _common(query)
+    query.add_argument("name", nargs="?", help="query name")
+    query.add_argument("--list", action="store_true", help="list the named queries and their parameters")
+    query.add_argument("--site", help="site domain (default: the only registered site)")
+    query.add_argument("--from", dest="start", metavar="DATE", help="first day, YYYY-MM-DD (default: to - 29 days)")
+    query.add_argument("--to", dest="end", metavar="DATE", help="last day, YYYY-MM-DD (default: today, UTC)")
+    query.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a query parameter")
+    query.add_argument("--format", choices=formats.FORMATS, default="table", help="output format (default: table)")
+    query.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+    query.set_defaults(handler=_query)
+
+    export = sub.add_parser("export", help="write an analyst's snapshot: Parquet files and analytics.duckdb")
+    _common(export)
+    export.add_argument("--to", required=True, metavar="DIR", help="folder for the snapshot (updated in place)")
+    export.set_defaults(handler=_export)
 
     snippet = sub.add_parser("snippet", help="print the <script> tag a site embeds, with its integrity hash")
     _common(snippet)

@@ -51,3 +51,7 @@ def status(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, A
         "registered_sites": [s.domain for s in settings.sites],
         "drops": {reason: int(n) for reason, n in drops},
     }
+
+
+# Modules that register operations (imported last: they import `op` from here).
+from collector import export, queries  # noqa: E402, F401

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from collector import breakdowns
+from collector.store import migrate, open_database
+from tests.querydata import EVENTS, insert_events
+
+NOV = [date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)]
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    db = open_database(tmp_path / "r.duckdb", None)
+    migrate(db)
+    insert_events(db)
+    yield db
+    db.close()
+
+
+def totals(con: duckdb.DuckDBPyConnection) -> list[tuple[object, ...]]:
+    return con.execute(
+        "SELECT day, pageviews, visits FROM daily_breakdowns WHERE dimension = 'total' AND site = 'example.com' "
+        "ORDER BY day"
+    ).fetchall()
+
+
+def test_only_days_whose_event_count_moved_are_rebuilt(con: duckdb.DuckDBPyConnection) -> None:
+    assert breakdowns.refresh(con).days == NOV
+    assert breakdowns.refresh(con).days == []
+    insert_events(con, [("2026-11-02 15:00", 5, False, EVENTS[0][3], "pageview", "/", None, None, None)])
+    assert breakdowns.refresh(con).days == [date(2026, 11, 2)]
+    assert totals(con) == [(NOV[0], 8, 4), (NOV[1], 4, 3), (NOV[2], 1, 0)]
+
+
+def test_rollups_outlive_erased_or_expired_events(con: duckdb.DuckDBPyConnection) -> None:
+    breakdowns.refresh(con)
+    before = totals(con)
+    con.execute("DELETE FROM events WHERE ts < '2026-11-02'")  # retention or erasure; daily_counts stay
+    assert breakdowns.refresh(con).days == []
+    assert totals(con) == before
+
+
+def test_a_slow_day_is_rebuilt_at_most_once_per_ten_times_its_build_time(con: duckdb.DuckDBPyConnection) -> None:
+    now = datetime(2026, 11, 3, 12, 0)
+    breakdowns.refresh(con, now=now)
+    con.execute("UPDATE rollup_days SET refresh_ms = 1000 WHERE day = '2026-11-03'")
+    insert_events(con, [("2026-11-03 11:00", 6, False, EVENTS[0][3], "pageview", "/", None, None, None)])
+    assert breakdowns.refresh(con, now=now + timedelta(seconds=5)).days == [NOV[2]]  # a quiet day: always
+    con.execute("UPDATE rollup_days SET refresh_ms = 1000, refreshed_at = ? WHERE day = '2026-11-03'", [now])
+    insert_events(con, [("2026-11-03 11:30", 6, False, EVENTS[0][3], "pageview", "/", None, None, None)])
+    skipped = breakdowns.refresh(con, now=now + timedelta(seconds=5), busy_day_events=2)
+    assert (skipped.days, skipped.skipped) == ([], [NOV[2]])
+    assert breakdowns.refresh(con, now=now + timedelta(seconds=11), busy_day_events=2).days == [NOV[2]]
+
+
+def test_days_are_rebuilt_in_runs_of_consecutive_days() -> None:
+    days = [date(2026, 1, d) for d in (1, 2, 3, 5, 6)] + [date(2026, 2, d) for d in range(1, 10)]
+    runs = breakdowns._runs(days)
+    assert [len(r) for r in runs] == [3, 2, 7, 2]
