@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -50,11 +50,16 @@ class Live:
     privacy: PrivacyAPI | None = None
 
 
+# Something that runs beside the server while it is up (the scale-out loader): entered after start-up.
+Service = Callable[[Live], contextlib.AbstractAsyncContextManager[None]]
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     runtime: Runtime | None = None,
     detector: Detect | None = None,
+    services: Sequence[Service] = (),
 ) -> Starlette:
     """The collector as an ASGI app. With no runtime, the lifespan opens the data directory itself."""
     settings = settings or (runtime.settings if runtime else load_settings())
@@ -87,15 +92,15 @@ def create_app(
         app.state.live = live
         log.info("collector ready", extra={"sites": [s.domain for s in settings.sites]})
         try:
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                for service in services:
+                    await stack.enter_async_context(service(live))
+                yield
         finally:
             for task in (maintenance, purging):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await maintenance
             await segments.close()
             await admin.close()
             writer.close()

@@ -46,9 +46,19 @@ def run_anywhere(settings: Settings, name: str, args: dict[str, Any]) -> Any:
 
 
 def _serve(settings: Settings, ns: argparse.Namespace) -> int:
+    if settings.sink:
+        from collector.ingestnode import serve_ingest
+
+        return serve_ingest(settings)
     from collector.server import serve
 
     return serve(settings)
+
+
+def _load(settings: Settings, ns: argparse.Namespace) -> int:
+    from collector.loader import run_load
+
+    return run_load(settings, ns.source)
 
 
 def _status(settings: Settings, ns: argparse.Namespace) -> int:
@@ -152,7 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    serve.add_argument("--sink", help="ingest only: publish events to NATS JetStream (nats://host:4222[,host:port])")
     serve.set_defaults(handler=_serve)
+
+    load = sub.add_parser("load", help="load events from NATS JetStream into DuckDB, and serve the read APIs")
+    _common(load)
+    load.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    load.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    load.add_argument("--source", required=True, help="NATS servers to consume from (nats://host:4222[,host:port])")
+    load.set_defaults(handler=_load)
 
     status = sub.add_parser("status", help="events stored per site, drops by reason")
     _common(status)
@@ -201,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
     overrides = {"data_dir": ns.data_dir, "host": getattr(ns, "host", None), "port": getattr(ns, "port", None)}
+    overrides["sink"] = getattr(ns, "sink", None)
     try:
         settings = load_settings(ns.config, **overrides)
         handler: Handler = ns.handler
