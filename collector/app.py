@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from collector import metrics, openapi, store
 from collector.access import Access, auth_error_response, require
+from collector.accesslog import AccessLog
 from collector.admin import AdminServer
 from collector.auth import AuthError
 from collector.devices import Detector
@@ -24,11 +25,15 @@ from collector.headers import SecurityHeadersMiddleware
 from collector.ingest import Ingest
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
+from collector.privacy_api import PrivacyAPI
 from collector.profiles import update_profiles
 from collector.queryapi import query_endpoint
 from collector.ratelimit import RateLimits
+from collector.retention import purge_daily
+from collector.rights import scrubbed_hook
 from collector.rollups import refresh_daily_counts
 from collector.runtime import Runtime, open_journal, open_runtime
+from collector.scrub import ScrubCounts
 from collector.segments_api import SegmentsAPI
 from collector.settings import Settings, load_settings
 from collector.snippet import load_snippet
@@ -47,6 +52,11 @@ class Live:
     access: Access | None = None
     devices: Detector | None = None
     segments: SegmentsAPI | None = None
+    privacy: PrivacyAPI | None = None
+
+
+# Something that runs beside the server while it is up (the scale-out loader): entered after start-up.
+Service = Callable[[Live], contextlib.AbstractAsyncContextManager[None]]
 
 
 def create_app(
@@ -54,6 +64,7 @@ def create_app(
     *,
     runtime: Runtime | None = None,
     detector: Detect | None = None,
+    services: Sequence[Service] = (),
 ) -> Starlette:
     """The collector as an ASGI app. With no runtime, the lifespan opens the data directory itself."""
     settings = settings or (runtime.settings if runtime else load_settings())
@@ -66,9 +77,12 @@ def create_app(
         devices = Detector()
         # Loading every device rule takes seconds; pay it before serving rather than on the first requests.
         await anyio.to_thread.run_sync(warm_devices)
+        scrubbed = ScrubCounts()
         journal, sealer = open_journal(settings), Sealer(rt.database_key)
-        writer = Writer(rt.con, journal, sealer, settings.writer_batch_events, hooks=[update_profiles])
-        pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, detector or devices.detect)
+        writer = Writer(
+            rt.con, journal, sealer, settings.writer_batch_events, hooks=[update_profiles, scrubbed_hook(scrubbed)]
+        )
+        pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, detector or devices.detect, scrubbed)
         ingest = Ingest(settings, pipeline, writer, RateLimits(settings))
         access = Access(rt.con)
         segments = SegmentsAPI(settings, rt.con, rt.keys.pepper, sync=writer.sync)
@@ -78,17 +92,23 @@ def create_app(
         await segments.start()
         live.segments = segments
         maintenance = asyncio.create_task(_maintain(rt))
+        purging = asyncio.create_task(purge_daily(rt.con, settings))
         live.runtime, live.writer, live.ingest, live.devices = rt, writer, ingest, devices
+        live.privacy = PrivacyAPI(settings, rt.con, rt.keys.pepper, writer.sync, segments.forget)
         live.access = access
         app.state.live = live
         app.state.access = access
         log.info("collector ready", extra={"sites": [s.domain for s in settings.sites]})
         try:
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                for service in services:
+                    await stack.enter_async_context(service(live))
+                yield
         finally:
-            maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await maintenance
+            for task in (maintenance, purging):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await segments.close()
             await admin.close()
             writer.close()
@@ -148,6 +168,14 @@ def create_app(
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(api_document)
 
+    def privacy(name: str) -> Callable[[Request], Awaitable[Response]]:
+        async def handle(request: Request) -> Response:
+            assert live.privacy is not None
+            handler: Callable[[Request], Awaitable[Response]] = getattr(live.privacy, name)
+            return await handler(request)
+
+        return handle
+
     routes = [
         Route("/", index, methods=["GET"]),
         Route("/js/collector.js", script, methods=["GET"]),
@@ -160,11 +188,18 @@ def create_app(
         Route("/api/query/{name}", query, methods=["GET"]),
         Route("/metrics", metrics_text, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/api/identify", privacy("identify"), methods=["POST"]),
+        Route("/api/privacy/erase", privacy("erase"), methods=["POST"]),
+        Route("/api/privacy/export", privacy("export"), methods=["POST"]),
+        Route("/api/privacy/erase", privacy("preflight"), methods=["OPTIONS"]),
+        Route("/api/privacy/export", privacy("preflight"), methods=["OPTIONS"]),
+        Route("/api/csp-report", privacy("csp_report"), methods=["POST"]),
+        Route("/api/csp-report", privacy("preflight"), methods=["OPTIONS"]),
     ]
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(SecurityHeadersMiddleware)],
+        middleware=[Middleware(AccessLog), Middleware(SecurityHeadersMiddleware)],
         exception_handlers={AuthError: auth_error_response},
     )
 

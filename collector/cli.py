@@ -14,6 +14,7 @@ from collector import admin, formats, tokens
 from collector.journal import Journal
 from collector.keys import KeyFileError, load_keys
 from collector.ops import OpError, run_op
+from collector.privacy_cli import add_commands as add_privacy_commands
 from collector.queries import installed_queries
 from collector.settings import ConfigError, Settings, load_settings
 from collector.store import StoreError, migrate, open_database
@@ -45,9 +46,19 @@ def run_anywhere(settings: Settings, name: str, args: dict[str, Any]) -> Any:
 
 
 def _serve(settings: Settings, ns: argparse.Namespace) -> int:
+    if settings.sink:
+        from collector.ingestnode import serve_ingest
+
+        return serve_ingest(settings)
     from collector.server import serve
 
     return serve(settings)
+
+
+def _load(settings: Settings, ns: argparse.Namespace) -> int:
+    from collector.loader import run_load
+
+    return run_load(settings, ns.source)
 
 
 def _status(settings: Settings, ns: argparse.Namespace) -> int:
@@ -151,7 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    serve.add_argument("--sink", help="ingest only: publish events to NATS JetStream (nats://host:4222[,host:port])")
     serve.set_defaults(handler=_serve)
+
+    load = sub.add_parser("load", help="load events from NATS JetStream into DuckDB, and serve the read APIs")
+    _common(load)
+    load.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    load.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    load.add_argument("--source", required=True, help="NATS servers to consume from (nats://host:4222[,host:port])")
+    load.set_defaults(handler=_load)
 
     status = sub.add_parser("status", help="events stored per site, drops by reason")
     _common(status)
@@ -192,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     segments.add_argument("--json", action="store_true", help="print JSON")
     segments.set_defaults(handler=_segments)
 
+    add_privacy_commands(sub, _common, run_anywhere)
     tokens.add_commands(sub, _common, run_anywhere)
     return parser
 
@@ -200,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
     overrides = {"data_dir": ns.data_dir, "host": getattr(ns, "host", None), "port": getattr(ns, "port", None)}
+    overrides["sink"] = getattr(ns, "sink", None)
     try:
         settings = load_settings(ns.config, **overrides)
         handler: Handler = ns.handler

@@ -27,7 +27,12 @@ from collector.parsing import (
 from collector.settings import Settings
 
 # Modules with an OPENAPI_PATHS dict (and optionally OPENAPI_SCHEMAS); add yours here.
-SOURCES: tuple[str, ...] = ("collector.metrics", "collector.queryapi", "collector.segments_api")
+SOURCES: tuple[str, ...] = (
+    "collector.metrics",
+    "collector.queryapi",
+    "collector.segments_api",
+    "collector.privacy_api",
+)
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
 
 

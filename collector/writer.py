@@ -193,6 +193,7 @@ class _Item:
     events: Sequence[Event]
     future: asyncio.Future[None]
     loop: asyncio.AbstractEventLoop
+    rows: Sequence[Row] | None = None  # rows already in SCHEMA order (from the scale-out stream)
 
 
 _BUCKETS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, float("inf"))
@@ -272,6 +273,15 @@ class Writer:
         self._queue.put(_Item(events, future, loop))
         await future
 
+    async def write_rows(self, rows: Sequence[Row]) -> None:
+        """Journal rows that are already in SCHEMA order (the scale-out loader's), like write() does events."""
+        if self._closed:
+            raise WriteFailed("the writer is shutting down")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._queue.put(_Item((), future, loop, rows))
+        await future
+
     async def ping(self) -> None:
         """Succeeds when the journal can fsync and the loader is keeping up without errors."""
         await self.write(())
@@ -328,7 +338,7 @@ class Writer:
                 return
 
     def _journal(self, items: list[_Item]) -> None:
-        rows = [to_row(e) for item in items for e in item.events]
+        rows = [r for item in items for r in (item.rows if item.rows is not None else map(to_row, item.events))]
         started = time.perf_counter()
         error: BaseException | None = None
         try:

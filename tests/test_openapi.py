@@ -83,12 +83,13 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_document(t
     server = LiveServer(settings).start()
     try:
         token = make_token(server, "schemathesis", ["admin"])
-        # A named query's parameters depend on the query and on each other (from <= to), and the
-        # segments API checks id formats its description does not spell out yet: there, schema-valid
-        # input may also get a documented 400. Everything else must be accepted when valid.
+        # A named query's parameters depend on the query and on each other (from <= to); the segments
+        # and privacy APIs check site names, id formats and report shapes their descriptions do not
+        # spell out yet. There, schema-valid input may also get a documented 400; ingest, metrics and
+        # the pages must accept every valid input. No operation may answer 5xx or off the document.
         config = tmp_path / "schemathesis.toml"
         config.write_text(
-            '[[operations]]\ninclude-path-regex = "^/api/(query|segments)"\n'
+            '[[operations]]\ninclude-path-regex = "^/api/(query|segments|identify|privacy|csp-report)"\n'
             'checks.positive_data_acceptance.expected-statuses = ["2XX", "400", "401", "403", "404"]\n',
             encoding="utf-8",
         )
