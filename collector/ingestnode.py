@@ -14,7 +14,6 @@ import logging
 import os
 import secrets
 import sys
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -39,6 +38,7 @@ from collector.keys import KeyFileError, load_keys
 from collector.logs import configure_logging
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
+from collector.salts import SaltCache
 from collector.settings import ConfigError, Settings
 from collector.snippet import load_snippet
 from collector.stream import StreamSink, close_quietly, connect, ensure_stream, parse_servers
@@ -70,22 +70,12 @@ async def salt_bucket(js: JetStreamContext, replicas: int, grace_hours: int) -> 
     return await js.create_key_value(config)
 
 
-class KVSalts:
+class KVSalts(SaltCache):
     """Daily salts shared through JetStream KV: `salt_for(day)` for the pipeline, `rotate()` every minute."""
 
     def __init__(self, kv: KeyValue, grace_hours: int = 2) -> None:
+        super().__init__(grace_hours)
         self.kv = kv
-        self.grace = timedelta(hours=grace_hours)
-        self._salts: dict[date, bytes] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, day: date) -> bytes:
-        salt = self._salts.get(day)
-        if salt is None:
-            # Only reached if rotation has not run (a clock jump): make one; rotate() publishes or replaces it.
-            with self._lock:
-                salt = self._salts.setdefault(day, secrets.token_bytes(32))
-        return salt
 
     async def rotate(self, now: datetime | None = None) -> list[date]:
         """Agree on today's and tomorrow's salts (the first node to create one wins), destroy expired ones."""

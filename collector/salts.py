@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 
 
-class Salts:
-    """Today's and tomorrow's salts in memory, so the hot path never waits for the database at midnight."""
+class SaltCache:
+    """Today's and tomorrow's salts in memory, so the hot path never waits for storage at midnight."""
 
     def __init__(self, grace_hours: int = 2) -> None:
         self.grace = timedelta(hours=grace_hours)
@@ -20,10 +20,14 @@ class Salts:
     def __call__(self, day: date) -> bytes:
         salt = self._salts.get(day)
         if salt is None:
-            # Only reached if rotation has not run (a clock jump): make one in memory; rotate() persists it.
+            # Only reached if rotation has not run (a clock jump): make one in memory; rotation stores it.
             with self._lock:
                 salt = self._salts.setdefault(day, secrets.token_bytes(32))
         return salt
+
+
+class Salts(SaltCache):
+    """Salts kept in the database (the embedded collector)."""
 
     def rotate(self, con: duckdb.DuckDBPyConnection, now: datetime | None = None) -> list[date]:
         """Ensure salts for today and tomorrow exist and destroy expired ones; return the days destroyed."""

@@ -26,7 +26,7 @@ from nats.js.errors import NotFoundError
 
 from collector.events import DropReason, Event
 from collector.settings import ConfigError
-from collector.writer import SCHEMA, Row, WriteFailed, to_row
+from collector.writer import SCHEMA, Row, WriteFailed, settle, to_row
 
 log = logging.getLogger("collector.stream")
 
@@ -204,13 +204,7 @@ class StreamSink:
             log.error("events not published: %s", exc)
         finally:
             self._inflight -= 1
-        for _, future in items:
-            if future.done():
-                continue
-            if error is None:
-                future.set_result(None)
-            else:
-                future.set_exception(WriteFailed(str(error)))
+        settle([future for _, future in items], error)
         self._flush()
 
     def count_drop(self, site: str, reason: DropReason) -> None:

@@ -418,10 +418,11 @@ def _resolve(items: list[_Item], error: BaseException | None) -> None:
         by_loop.setdefault(item.loop, []).append(item.future)
     for loop, futures in by_loop.items():
         with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
-            loop.call_soon_threadsafe(_settle, futures, error)
+            loop.call_soon_threadsafe(settle, futures, error)
 
 
-def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+def settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    """Resolve every waiting request's future: all stored, or all failed with the reason."""
     for future in futures:
         if future.done():
             continue
