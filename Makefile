@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean snippet
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+
+# Minify snippet/src/collector.js into snippet/dist/collector.js (committed; a test checks they match).
+snippet:
+	cd snippet && npm ci --no-audit --no-fund && node build.mjs
 
 clean:
 	rm -rf $(VENV) data

@@ -58,9 +58,31 @@ end
 """
 
 
+def real_user_agents() -> list[str]:
+    """Human UAs from the uap-core test corpus (fetched by bench/devices.py's helper), or [] when unavailable."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        from devices import UAP, ensure_uap, load_yaml
+
+        ensure_uap()
+        cases = load_yaml(UAP / "test_device.yaml")["test_cases"]
+    except Exception as exc:  # the bench still runs on synthetic UAs
+        print(f"(uap-core corpus unavailable: {exc}; using synthetic UAs)")
+        return []
+    seen = dict.fromkeys(
+        c["user_agent_string"] for c in cases if c["family"] != "Spider" and '"' not in c["user_agent_string"]
+    )
+    return list(seen)
+
+
 def user_agents(distinct: int, draws: int, seed: int = 7) -> list[str]:
-    """A Zipf-like draw over `distinct` realistic UA strings (popular browsers dominate, a long tail follows)."""
+    """A Zipf-like draw over `distinct` UA strings: real ones from uap-core when available, else synthetic."""
     rng = random.Random(seed)
+    real = real_user_agents()
+    if len(real) >= distinct:
+        pool = rng.sample(real, distinct)
+        weights = [1 / (rank + 1) for rank in range(distinct)]
+        return rng.choices(pool, weights=weights, k=draws)
     models = ["SM-A515F", "SM-G991B", "Pixel 7", "Redmi Note 8", "CPH2219", "moto g(20)", "SM-A750FN", "K"]
     pool = []
     for i in range(distinct):
@@ -98,7 +120,7 @@ def free_port() -> int:
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("server exited during start-up")
@@ -211,7 +233,8 @@ def main() -> None:
     (tmp / "collector.toml").write_text(CONFIG)
     (tmp / "noop.py").write_text(NOOP)
     tool = f"wrk -t1 -c{args.connections}" if shutil.which("wrk") else "async httpx generator"
-    print(f"load: {tool}, {args.seconds}s per server, {args.distinct_uas} distinct UAs (Zipf draw), 2 cores")
+    uas_note = f"{args.distinct_uas} distinct UAs (Zipf draw)"
+    print(f"load: {tool}, {args.seconds}s per server, {uas_note}, {os.cpu_count()} cores")
 
     port = free_port()
     noop = measure("no-op", [sys.executable, str(tmp / "noop.py"), str(port)], port, args, script, uas)

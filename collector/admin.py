@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,10 @@ class ServerUnavailable(Exception):
 
 
 class AdminServer:
-    def __init__(self, settings: Settings, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, settings: Settings, con: duckdb.DuckDBPyConnection, sync: Callable[[], object]) -> None:
         self.settings = settings
         self.con = con
+        self.sync = sync
         self.path = settings.socket_path
         self._server: asyncio.AbstractServer | None = None
 
@@ -72,6 +74,7 @@ class AdminServer:
             writer.close()
 
     def _run(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        self.sync()  # a command sees every event acknowledged before it
         cursor = store.cursor(self.con)
         try:
             return {"ok": True, "result": run_op(name, cursor, self.settings, args)}

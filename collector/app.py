@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from collections.abc import AsyncIterator
 
 import anyio.to_thread
@@ -23,10 +22,10 @@ from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
 from collector.queryapi import query_endpoint
 from collector.rollups import refresh_daily_counts
-from collector.runtime import Runtime, open_runtime
+from collector.runtime import Runtime, open_journal, open_runtime
 from collector.settings import Settings, load_settings
 from collector.snippet import load_snippet
-from collector.writer import WriteFailed, Writer
+from collector.writer import Sealer, WriteFailed, Writer
 
 log = logging.getLogger("collector.app")
 MAINTENANCE_SECONDS = 60.0
@@ -56,13 +55,13 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         rt = runtime or open_runtime(settings)
         devices = Detector()
-        warming = threading.Thread(target=warm_devices, name="collector-warm-devices", daemon=True)
-        warming.start()
-        writer = Writer(rt.con, settings.writer_batch_events, settings.writer_linger_ms)
+        # Loading every device rule takes seconds; pay it before serving rather than on the first requests.
+        await anyio.to_thread.run_sync(warm_devices)
+        writer = Writer(rt.con, open_journal(settings), Sealer(rt.database_key), settings.writer_batch_events)
         pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, detector or devices.detect)
         ingest = Ingest(settings, pipeline, writer)
-        admin = AdminServer(settings, rt.con)
         writer.start()
+        admin = AdminServer(settings, rt.con, writer.sync)
         await admin.start()
         maintenance = asyncio.create_task(_maintain(rt))
         live.runtime, live.writer, live.ingest, live.devices = rt, writer, ingest, devices

@@ -11,11 +11,13 @@ from typing import Any
 import orjson
 
 from collector import admin, formats
+from collector.journal import Journal
 from collector.keys import KeyFileError, load_keys
 from collector.ops import OpError, run_op
 from collector.queries import installed_queries
 from collector.settings import ConfigError, Settings, load_settings
 from collector.store import StoreError, migrate, open_database
+from collector.writer import Sealer, replay
 
 Handler = Callable[[Settings, argparse.Namespace], int]
 
@@ -27,9 +29,16 @@ def run_anywhere(settings: Settings, name: str, args: dict[str, Any]) -> Any:
     except admin.ServerUnavailable:
         pass
     keys = load_keys(settings.key_path, create=False) if settings.encrypt else None
-    con = open_database(settings.database_path, keys.database_key if keys else None)
+    key = keys.database_key if keys else None
+    con = open_database(settings.database_path, key)
     try:
         migrate(con)
+        if settings.journal_path.exists():
+            journal = Journal(settings.journal_path)
+            try:
+                replay(con, journal, Sealer(key))  # events acknowledged before an unclean stop
+            finally:
+                journal.close()
         return run_op(name, con, settings, args)
     finally:
         con.close()
@@ -93,6 +102,20 @@ def _export(settings: Settings, ns: argparse.Namespace) -> int:
     return 0
 
 
+def _snippet(settings: Settings, ns: argparse.Namespace) -> int:
+    from collector.snippet import TagError, load_snippet, tag
+
+    url = ns.url or f"http://{settings.host}:{settings.port}"
+    try:
+        print(tag(load_snippet(), url, ns.site, integrity=not ns.no_integrity))
+    except TagError as exc:
+        print(f"collector: {exc}", file=sys.stderr)
+        return 2
+    if settings.site(ns.site) is None:
+        print(f"collector: note: {ns.site} is not a registered site in these settings yet", file=sys.stderr)
+    return 0
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="TOML config file (default: ./collector.toml if present)")
     parser.add_argument("--data-dir", help="data directory (default: ./data)")
@@ -129,6 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     _common(export)
     export.add_argument("--to", required=True, metavar="DIR", help="folder for the snapshot (updated in place)")
     export.set_defaults(handler=_export)
+
+    snippet = sub.add_parser("snippet", help="print the <script> tag a site embeds, with its integrity hash")
+    _common(snippet)
+    snippet.add_argument("--site", required=True, help="the site's registered domain, e.g. example.com")
+    snippet.add_argument("--url", help="the collector's public URL (default http://HOST:PORT from the settings)")
+    snippet.add_argument(
+        "--no-integrity", action="store_true", help="leave out the SRI hash (the tag then survives snippet updates)"
+    )
+    snippet.set_defaults(handler=_snippet)
     return parser
 
 

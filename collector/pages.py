@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from collector.snippet import Snippet
+from collector.snippet import CACHE_CONTROL, Snippet, etag_matches
 
 DEMO_CSP = "default-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; style-src 'unsafe-inline'"
 _DEMO = """<!doctype html>
@@ -37,15 +37,19 @@ def demo_page(request: Request, site: str) -> HTMLResponse:
 
 
 def snippet_response(request: Request, snippet: Snippet) -> Response:
+    form = snippet.form(request.headers.get("accept-encoding"))
     headers = {
         "Content-Type": "text/javascript; charset=utf-8",
-        "Cache-Control": "public, max-age=3600, stale-while-revalidate=86400",
-        "ETag": snippet.etag,
-        "Cross-Origin-Resource-Policy": "cross-origin",
+        "Cache-Control": CACHE_CONTROL,
+        "ETag": form.etag,  # strong, and one per encoding: each encoded body is its own representation
         "Vary": "Accept-Encoding",
+        # Embedded by other origins: loadable cross-origin, and readable for the integrity check.
+        "Cross-Origin-Resource-Policy": "cross-origin",
+        "Access-Control-Allow-Origin": "*",
+        "X-Content-Type-Options": "nosniff",
     }
-    if snippet.etag in request.headers.get("if-none-match", ""):
+    if etag_matches(request.headers.get("if-none-match"), form.etag):
         return Response(status_code=304, headers=headers)
-    if "gzip" in request.headers.get("accept-encoding", ""):
-        return Response(snippet.gzipped, headers=headers | {"Content-Encoding": "gzip"})
-    return Response(snippet.body, headers=headers)
+    if form.encoding:
+        headers["Content-Encoding"] = form.encoding
+    return Response(form.body, headers=headers)

@@ -24,7 +24,7 @@ MAX_HINTS = 12
 MAX_HINT_VALUE = 256
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
-_TIMEZONE = re.compile(r"^[A-Za-z_]+(/[A-Za-z0-9_+\-]+){0,2}$|^UTC$|^Etc/GMT[+-]\d{1,2}$")
+_TIMEZONE = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}$")
 _ID = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
 _JSON_TYPES = ("application/json", "text/plain")
 _ids = random.Random()  # seeded from os.urandom; ids need uniqueness, not secrecy, and urandom per event was slow
@@ -177,9 +177,12 @@ def _props(value: Any) -> dict[str, str]:
     for k, v in value.items():
         if not k or len(k) > MAX_PROP_KEY or _CONTROL.search(k):
             raise ParseError(f"p keys must be 1 to {MAX_PROP_KEY} printable characters", "p")
-        if isinstance(v, bool) or not isinstance(v, str | int | float):
-            raise ParseError(f"p.{k} must be a string", "p")
-        text = v if isinstance(v, str) else str(v)
+        if isinstance(v, bool):
+            text = "true" if v else "false"
+        elif isinstance(v, str | int | float):
+            text = v if isinstance(v, str) else str(v)
+        else:
+            raise ParseError(f"p.{k} must be a string, number or boolean", "p")
         if len(text) > MAX_PROP_VALUE or _CONTROL.search(text):
             raise ParseError(f"p.{k} must be at most {MAX_PROP_VALUE} printable characters", "p")
         props[k] = text

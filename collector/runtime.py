@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 
+from collector.journal import Journal
 from collector.keys import Keys, load_keys
 from collector.salts import Salts
 from collector.settings import ConfigError, Settings
@@ -21,8 +22,16 @@ class Runtime:
     con: duckdb.DuckDBPyConnection
     salts: Salts
 
+    @property
+    def database_key(self) -> str | None:
+        return self.keys.database_key if self.settings.encrypt else None
+
     def close(self) -> None:
         self.con.close()
+
+
+def open_journal(settings: Settings) -> Journal:
+    return Journal(settings.journal_path)
 
 
 def check_data_dir(path: Path) -> None:

@@ -31,8 +31,7 @@ class Settings:
     data_dir: Path = Path("data")
     max_body_bytes: int = 16 * 1024
     max_batch_events: int = 100
-    writer_batch_events: int = 2000
-    writer_linger_ms: float = 0.0
+    writer_batch_events: int = 20_000
     salt_grace_hours: int = 2
     encrypt: bool = True
     log_level: str = "info"
@@ -43,6 +42,10 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return self.data_dir / "collector.duckdb"
+
+    @property
+    def journal_path(self) -> Path:
+        return self.data_dir / "journal"
 
     @property
     def key_path(self) -> Path:
@@ -67,7 +70,6 @@ _ENV_KEYS = (
     "max_body_bytes",
     "max_batch_events",
     "writer_batch_events",
-    "writer_linger_ms",
     "salt_grace_hours",
     "encrypt",
     "log_level",
@@ -149,8 +151,6 @@ def _coerce(key: str, value: Any, where: str) -> Any:
             if number < 0 or (key == "port" and number > 65535):
                 raise ValueError(value)
             return number
-        if key == "writer_linger_ms":
-            return float(value)
         if key == "encrypt":
             if isinstance(value, bool):
                 return value

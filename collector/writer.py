@@ -1,15 +1,23 @@
-"""Group commit: one thread owns the DuckDB connection and commits whatever is queued in one transaction.
+"""Group commit through a journal: a 202 waits only for an fdatasync, DuckDB loads in large batches.
 
-Handlers never touch DuckDB. They queue their events with a future and await it; the writer takes
-everything queued (up to a batch size), inserts it as one Arrow table, upserts the batch's aggregates,
-commits, then resolves every future. A failed commit fails the futures, so no client gets a false 202.
+Handlers never touch DuckDB. They queue their events with a future and await it. The journal thread
+takes everything queued, appends it to the journal as one encrypted record, fdatasyncs, and resolves
+every future: that is the durable commit behind a 202. The loader thread takes what the journal
+holds and inserts it into DuckDB as one Arrow table per transaction, together with the journal
+position it has loaded through, so a crash between the two replays each record exactly once.
+
+Small DuckDB transactions cost 4-20 ms each on these machines (the insert and its own WAL fsync), so
+committing every group to DuckDB capped ingest near 64 events per commit; the journal's fsync is the
+only wait on the request path, and DuckDB sees a few large batches a second instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -17,13 +25,15 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import duckdb
 import orjson
 import pyarrow as pa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from collector.events import DropReason, Event
+from collector.journal import Journal, Position
 
 log = logging.getLogger("collector.writer")
 
@@ -64,10 +74,17 @@ _INSERT = "INSERT INTO events BY NAME SELECT * FROM _batch"
 _UPSERT_DROPS = (
     "INSERT INTO drops VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET events = drops.events + EXCLUDED.events"
 )
+_SAVE_POSITION = 'UPDATE journal_state SET segment = ?, "offset" = ? WHERE id = 1'
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = datetime.resolution
+
+Row = tuple[Any, ...]
+# Runs inside each load transaction while the batch is registered as the view `_batch`.
+BatchHook = Callable[[duckdb.DuckDBPyConnection], None]
 
 
 class Sink(Protocol):
-    """Where accepted events go; the DuckDB writer by default, another durable log when scaled out."""
+    """Where accepted events go; the journal + DuckDB writer by default, another durable log when scaled out."""
 
     def start(self) -> None: ...
     async def write(self, events: Sequence[Event]) -> None: ...
@@ -77,7 +94,98 @@ class Sink(Protocol):
 
 
 class WriteFailed(Exception):
-    """The batch holding these events could not be committed."""
+    """The events could not be made durable."""
+
+
+def to_row(e: Event) -> Row:
+    utm = e.utm
+    micros = (e.ts - _EPOCH) // _MICRO
+    props = orjson.dumps(e.props).decode() if e.props else None
+    return (
+        e.event_id, micros, e.site, e.name, e.hostname, e.path, e.referrer_host,
+        utm.get("utm_source"), utm.get("utm_medium"), utm.get("utm_campaign"), utm.get("utm_term"),
+        utm.get("utm_content"), e.visitor, e.consented, e.anonymous, e.device_type, e.device_brand,
+        e.device_model, e.device_code, e.os_name, e.os_version, e.browser_name, e.browser_version,
+        e.screen_w, e.screen_h, e.language, e.timezone, props,
+    )  # fmt: skip
+
+
+def rows_to_table(rows: Sequence[Row]) -> pa.Table:
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(SCHEMA)
+    return pa.Table.from_arrays(
+        [pa.array(col, type=f.type) for col, f in zip(columns, SCHEMA, strict=True)], schema=SCHEMA
+    )
+
+
+def load_rows(
+    con: duckdb.DuckDBPyConnection,
+    rows: Sequence[Row],
+    position: Position | None,
+    hooks: Sequence[BatchHook] = (),
+    drops: Counter[tuple[str, str, DropReason]] | None = None,
+) -> None:
+    """Insert rows (and the journal position they end at) in one DuckDB transaction."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if rows:
+            con.register("_batch", rows_to_table(rows))
+            try:
+                con.execute(_INSERT)
+                for hook in hooks:
+                    hook(con)
+            finally:
+                con.unregister("_batch")
+        if drops:
+            con.executemany(_UPSERT_DROPS, [[s, d, r.value, n] for (s, d, r), n in drops.items()])
+        if position is not None:
+            con.execute(_SAVE_POSITION, [position.segment, position.offset])
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+
+
+class Sealer:
+    """AES-GCM for journal records, keyed from the database key: the journal is encrypted at rest too."""
+
+    def __init__(self, database_key: str | None) -> None:
+        self.aead = AESGCM(hashlib.sha256(b"journal\n" + database_key.encode()).digest()) if database_key else None
+
+    def seal(self, data: bytes) -> bytes:
+        if self.aead is None:
+            return data
+        nonce = os.urandom(12)
+        return nonce + self.aead.encrypt(nonce, data, None)
+
+    def open(self, data: bytes) -> bytes:
+        if self.aead is None:
+            return data
+        return self.aead.decrypt(data[:12], data[12:], None)
+
+
+def stored_position(con: duckdb.DuckDBPyConnection) -> Position:
+    row = con.execute('SELECT segment, "offset" FROM journal_state WHERE id = 1').fetchone()
+    return Position(int(row[0]), int(row[1])) if row else Position(0, 0)
+
+
+def replay(con: duckdb.DuckDBPyConnection, journal: Journal, sealer: Sealer, batch_rows: int = 20_000) -> int:
+    """Load every journal record not yet in the database (after a crash); return the events loaded."""
+    journal.truncate_torn_tail()
+    rows: list[Row] = []
+    position: Position | None = None
+    loaded = 0
+    for position, payload in journal.read_from(stored_position(con)):
+        rows.extend(tuple(r) for r in orjson.loads(sealer.open(payload)))
+        if len(rows) >= batch_rows:
+            load_rows(con, rows, position)
+            loaded += len(rows)
+            rows = []
+    if position is not None:
+        load_rows(con, rows, position)
+        loaded += len(rows)
+        journal.drop_before(position)
+    return loaded
 
 
 @dataclass(slots=True)
@@ -87,82 +195,66 @@ class _Item:
     loop: asyncio.AbstractEventLoop
 
 
-@dataclass(slots=True)
-class WriterStats:
-    batches: int = 0
-    events: int = 0
-    failures: int = 0
-    last_commit_ms: float = 0.0
-    commit_ms_total: float = 0.0
-    largest_batch: int = 0
-    commit_ms_buckets: Counter[float] = field(default_factory=Counter)
-
-
-_STOP = object()
 _BUCKETS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, float("inf"))
 
 
-def rows_to_table(events: Sequence[Event]) -> pa.Table:
-    columns: dict[str, list[object]] = {f.name: [] for f in SCHEMA}
-    for e in events:
-        utm = e.utm
-        columns["event_id"].append(e.event_id)
-        columns["ts"].append(e.ts.replace(tzinfo=None))
-        columns["site"].append(e.site)
-        columns["name"].append(e.name)
-        columns["hostname"].append(e.hostname)
-        columns["path"].append(e.path)
-        columns["referrer_host"].append(e.referrer_host)
-        columns["utm_source"].append(utm.get("utm_source"))
-        columns["utm_medium"].append(utm.get("utm_medium"))
-        columns["utm_campaign"].append(utm.get("utm_campaign"))
-        columns["utm_term"].append(utm.get("utm_term"))
-        columns["utm_content"].append(utm.get("utm_content"))
-        columns["visitor"].append(e.visitor)
-        columns["consented"].append(e.consented)
-        columns["anonymous"].append(e.anonymous)
-        columns["device_type"].append(e.device_type)
-        columns["device_brand"].append(e.device_brand)
-        columns["device_model"].append(e.device_model)
-        columns["device_code"].append(e.device_code)
-        columns["os_name"].append(e.os_name)
-        columns["os_version"].append(e.os_version)
-        columns["browser_name"].append(e.browser_name)
-        columns["browser_version"].append(e.browser_version)
-        columns["screen_w"].append(e.screen_w)
-        columns["screen_h"].append(e.screen_h)
-        columns["language"].append(e.language)
-        columns["timezone"].append(e.timezone)
-        columns["props"].append(orjson.dumps(e.props).decode() if e.props else None)
-    return pa.Table.from_pydict(columns, schema=SCHEMA)
+@dataclass(slots=True)
+class WriterStats:
+    groups: int = 0
+    events: int = 0
+    failures: int = 0
+    fsync_ms_total: float = 0.0
+    fsync_ms_buckets: Counter[float] = field(default_factory=Counter)
+    loads: int = 0
+    loaded_events: int = 0
+    load_ms_total: float = 0.0
+    load_failures: int = 0
+    replayed: int = 0
+
+    def observe_fsync(self, ms: float) -> None:
+        self.fsync_ms_total += ms
+        self.fsync_ms_buckets[next(b for b in _BUCKETS if ms <= b)] += 1
 
 
-BatchHook = Callable[[duckdb.DuckDBPyConnection, Sequence[Event]], None]
+_STOP = object()
 
 
 class Writer:
-    """The DuckDB group-commit writer thread."""
+    """The default sink: journal group commit plus a DuckDB loader, each in its own thread."""
 
     def __init__(
         self,
         con: duckdb.DuckDBPyConnection,
-        batch_events: int = 2000,
-        linger_ms: float = 0.0,
+        journal: Journal,
+        sealer: Sealer,
+        batch_events: int = 20_000,
         hooks: Sequence[BatchHook] = (),
     ) -> None:
         self.con = con
+        self.journal = journal
+        self.sealer = sealer
         self.batch_events = batch_events
-        self.linger = linger_ms / 1000
         self.hooks = list(hooks)
         self.stats = WriterStats()
+        self.load_error: str | None = None
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._drops: Counter[tuple[str, str, DropReason]] = Counter()
-        self._drops_lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="collector-writer", daemon=True)
+        self._pending: list[tuple[list[Row], Position]] = []
+        self._cond = threading.Condition()
+        self._loaded = Position(0, 0)
+        self._stopping = False
+        self._busy = False
         self._closed = False
+        self._journal_thread = threading.Thread(target=self._journal_loop, name="collector-journal", daemon=True)
+        self._loader_thread = threading.Thread(target=self._load_loop, name="collector-loader", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        self.stats.replayed = replay(self.con, self.journal, self.sealer)
+        if self.stats.replayed:
+            log.warning("replayed events from the journal after an unclean stop", extra={"events": self.stats.replayed})
+        self._loaded = self.journal.end
+        self._journal_thread.start()
+        self._loader_thread.start()
 
     @property
     def queue_depth(self) -> int:
@@ -177,96 +269,130 @@ class Writer:
         await future
 
     async def ping(self) -> None:
+        """Succeeds when the journal can fsync and the loader is keeping up without errors."""
         await self.write(())
+        if self.load_error is not None:
+            raise WriteFailed(f"loading into DuckDB fails: {self.load_error}")
 
     def count_drop(self, site: str, reason: DropReason) -> None:
         day = datetime.now(UTC).date().isoformat()
-        with self._drops_lock:
+        with self._cond:
             self._drops[(site, day, reason)] += 1
+            self._cond.notify_all()
+
+    def sync(self, timeout: float = 30.0) -> bool:
+        """Block until everything journaled so far is in DuckDB (for readers that must see the latest events)."""
+        target = self.journal.end
+        with self._cond:
+            self._cond.notify_all()
+            return self._cond.wait_for(
+                lambda: (self._loaded >= target and not self._drops and not self._busy) or self.load_error is not None,
+                timeout,
+            )
 
     def close(self) -> None:
-        """Stop taking events, commit what is queued, and stop the thread."""
+        """Stop taking events, journal what is queued, load everything, and stop both threads."""
         if self._closed:
             return
         self._closed = True
         self._queue.put(_STOP)
-        self._thread.join()
-        self._commit([])
+        self._journal_thread.join()
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._loader_thread.join()
+        self.journal.close()
 
-    def _run(self) -> None:
+    def _journal_loop(self) -> None:
         while True:
             first = self._queue.get()
             if first is _STOP:
                 return
-            items = [first]
-            count = len(first.events)  # type: ignore[attr-defined]
-            deadline = time.monotonic() + self.linger
+            items: list[_Item] = [first]  # type: ignore[list-item]
             stop = False
-            while count < self.batch_events:
+            while True:
                 try:
-                    item = (
-                        self._queue.get_nowait()
-                        if self.linger <= 0
-                        else self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                    )
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is _STOP:
                     stop = True
                     break
-                items.append(item)
-                count += len(item.events)  # type: ignore[attr-defined]
-            self._commit(items)  # type: ignore[arg-type]
+                items.append(item)  # type: ignore[arg-type]
+            self._journal(items)
             if stop:
                 return
 
-    def _commit(self, items: list[_Item]) -> None:
-        events = [e for item in items for e in item.events]
-        with self._drops_lock:
-            drops, self._drops = self._drops, Counter()
+    def _journal(self, items: list[_Item]) -> None:
+        rows = [to_row(e) for item in items for e in item.events]
         started = time.perf_counter()
         error: BaseException | None = None
         try:
-            self.con.execute("BEGIN TRANSACTION")
-            if events:
-                self.con.register("_batch", rows_to_table(events))
-                try:
-                    self.con.execute(_INSERT)
-                finally:
-                    self.con.unregister("_batch")
-                for hook in self.hooks:
-                    hook(self.con, events)
-            if drops:
-                self.con.executemany(_UPSERT_DROPS, [[s, d, r.value, n] for (s, d, r), n in drops.items()])
-            if not events and not drops:
-                self.con.execute("UPDATE heartbeat SET ts = now()::TIMESTAMP WHERE id = 1")
-            self.con.execute("COMMIT")
+            payloads = [self.sealer.seal(orjson.dumps(rows))] if rows else []
+            position = self.journal.append(payloads)
         except Exception as exc:
             error = exc
             self.stats.failures += 1
-            log.error("batch of %d events failed to commit: %s", len(events), exc)
-            with contextlib.suppress(duckdb.Error):
-                self.con.execute("ROLLBACK")
-            with self._drops_lock:
-                self._drops.update(drops)
-        elapsed = (time.perf_counter() - started) * 1000
-        if error is None:
-            self.stats.batches += 1
-            self.stats.events += len(events)
-            self.stats.largest_batch = max(self.stats.largest_batch, len(events))
-            self.stats.last_commit_ms = elapsed
-            self.stats.commit_ms_total += elapsed
-            self.stats.commit_ms_buckets[next(b for b in _BUCKETS if elapsed <= b)] += 1
-        self._resolve(items, error)
+            log.error("journal write failed: %s", exc)
+        else:
+            self.stats.observe_fsync((time.perf_counter() - started) * 1000)
+            self.stats.groups += 1
+            self.stats.events += len(rows)
+            if rows:
+                with self._cond:
+                    self._pending.append((rows, position))
+                    self._cond.notify_all()
+        _resolve(items, error)
 
-    @staticmethod
-    def _resolve(items: list[_Item], error: BaseException | None) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-        for item in items:
-            by_loop.setdefault(item.loop, []).append(item.future)
-        for loop, futures in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
-                loop.call_soon_threadsafe(_settle, futures, error)
+    def _load_loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._pending) or self._stopping or bool(self._drops))
+                if not self._pending and not self._drops and self._stopping:
+                    return
+                batch: list[Row] = []
+                position: Position | None = None
+                while self._pending and len(batch) < self.batch_events:
+                    rows, position = self._pending.pop(0)
+                    batch.extend(rows)
+                drops, self._drops = self._drops, Counter()
+                self._busy = True
+            started = time.perf_counter()
+            try:
+                load_rows(self.con, batch, position, self.hooks, drops)
+            except Exception as exc:
+                self.stats.load_failures += 1
+                self.load_error = str(exc)
+                log.error("loading %d events into DuckDB failed; retrying: %s", len(batch), exc)
+                with self._cond:
+                    self._busy = False
+                    if batch and position is not None:
+                        self._pending.insert(0, (batch, position))
+                    self._drops.update(drops)
+                    if self._stopping:
+                        return  # the journal keeps them: the next start replays them
+                time.sleep(0.5)
+                continue
+            self.load_error = None
+            self.stats.loads += 1
+            self.stats.loaded_events += len(batch)
+            self.stats.load_ms_total += (time.perf_counter() - started) * 1000
+            with self._cond:
+                self._busy = False
+                if position is not None:
+                    self._loaded = position
+                self._cond.notify_all()
+            if position is not None:
+                self.journal.drop_before(position)
+
+
+def _resolve(items: list[_Item], error: BaseException | None) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for item in items:
+        by_loop.setdefault(item.loop, []).append(item.future)
+    for loop, futures in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle, futures, error)
 
 
 def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:

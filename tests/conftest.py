@@ -51,7 +51,7 @@ class LiveServer:
 
     def start(self) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the test server did not start")
@@ -70,7 +70,8 @@ class LiveServer:
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Read the server's own database (in-process cursor, the server keeps running)."""
-        assert self.live.runtime is not None
+        assert self.live.runtime is not None and self.live.writer is not None
+        self.live.writer.sync()
         cur = store.cursor(self.live.runtime.con)
         try:
             return cur.execute(sql, params or []).fetchall()

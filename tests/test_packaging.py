@@ -45,7 +45,7 @@ def test_wheel_serves_from_any_folder_with_its_package_data(tmp_path: Path) -> N
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while True:
             try:
                 r = httpx.get(f"http://127.0.0.1:{port}/js/collector.js", timeout=1)

@@ -55,8 +55,10 @@ CREATE TABLE salts (
     created_at TIMESTAMP NOT NULL
 );
 
-CREATE TABLE heartbeat (
+-- How far the journal has been loaded; updated in the same transaction as the rows it covers.
+CREATE TABLE journal_state (
     id INTEGER PRIMARY KEY,
-    ts TIMESTAMP NOT NULL
+    segment BIGINT NOT NULL,
+    "offset" BIGINT NOT NULL
 );
-INSERT INTO heartbeat VALUES (1, now()::TIMESTAMP);
+INSERT INTO journal_state VALUES (1, 0, 0);

@@ -1,0 +1,111 @@
+"""An append-only, fsynced journal of accepted events: the durable record behind every 202.
+
+Records are `length (u32) | crc32 (u32) | payload` in numbered segment files. A position is
+(segment, offset) just past a record. The loader stores the position it has loaded through in the
+same DuckDB transaction as the rows, so a replay after a crash loads each record exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+_HEADER = struct.Struct("<II")
+_NAME = re.compile(r"^(\d{10})\.log$")
+MAX_RECORD = 1 << 24
+
+
+class Position(NamedTuple):
+    segment: int
+    offset: int
+
+
+class Journal:
+    def __init__(self, folder: Path, segment_bytes: int = 64 << 20) -> None:
+        self.folder = folder
+        self.segment_bytes = segment_bytes
+        folder.mkdir(parents=True, exist_ok=True)
+        segments = self.segments()
+        self._segment = segments[-1] if segments else 1
+        self._fd = self._open(self._segment)
+        self._offset = os.lseek(self._fd, 0, os.SEEK_END)
+
+    def segments(self) -> list[int]:
+        return sorted(int(m.group(1)) for p in self.folder.iterdir() if (m := _NAME.match(p.name)))
+
+    def _path(self, segment: int) -> Path:
+        return self.folder / f"{segment:010d}.log"
+
+    def _open(self, segment: int) -> int:
+        fd = os.open(self._path(segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        dir_fd = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the new file's directory entry must survive a crash too
+        finally:
+            os.close(dir_fd)
+        return fd
+
+    @property
+    def end(self) -> Position:
+        return Position(self._segment, self._offset)
+
+    def append(self, payloads: list[bytes]) -> Position:
+        """Write the records and fdatasync them; only then are they acknowledged."""
+        if self._offset >= self.segment_bytes:
+            os.close(self._fd)
+            self._segment += 1
+            self._fd = self._open(self._segment)
+            self._offset = 0
+        if payloads:
+            data = b"".join(_HEADER.pack(len(p), zlib.crc32(p)) + p for p in payloads)
+            written = os.write(self._fd, data)
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+            self._offset += len(data)
+        os.fdatasync(self._fd)
+        return self.end
+
+    def read_from(self, start: Position) -> Iterator[tuple[Position, bytes]]:
+        """Every intact record after `start`, with the position just past it."""
+        for segment in self.segments():
+            if segment < start.segment:
+                continue
+            offset = start.offset if segment == start.segment else 0
+            with self._path(segment).open("rb") as f:
+                f.seek(offset)
+                while True:
+                    header = f.read(_HEADER.size)
+                    if len(header) < _HEADER.size:
+                        break
+                    length, crc = _HEADER.unpack(header)
+                    payload = f.read(length) if length <= MAX_RECORD else b""
+                    if len(payload) != length or zlib.crc32(payload) != crc:
+                        break
+                    offset += _HEADER.size + length
+                    yield Position(segment, offset), payload
+
+    def truncate_torn_tail(self) -> int:
+        """Cut a partly written last record (a crash during write, never acknowledged); return bytes cut."""
+        good = Position(self._segment, 0)
+        for position, _ in self.read_from(Position(self._segment, 0)):
+            good = position
+        cut = self._offset - good.offset
+        if cut:
+            os.ftruncate(self._fd, good.offset)
+            os.fsync(self._fd)
+            self._offset = good.offset
+        return cut
+
+    def drop_before(self, position: Position) -> None:
+        """Delete segments wholly loaded into the database."""
+        for segment in self.segments():
+            if segment < position.segment and segment != self._segment:
+                self._path(segment).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        os.close(self._fd)
