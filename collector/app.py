@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from collector import store
 from collector.admin import AdminServer
+from collector.dashboard import Dashboard
 from collector.devices import Detector
 from collector.devices import warm as warm_devices
 from collector.ingest import Ingest
@@ -107,6 +108,7 @@ def create_app(
     async def script(request: Request) -> Response:
         return snippet_response(request, snippet)
 
+    dashboard = Dashboard(settings, lambda: live.runtime.con if live.runtime else None)
     routes = [
         Route("/", index, methods=["GET"]),
         Route("/js/collector.js", script, methods=["GET"]),
@@ -114,6 +116,7 @@ def create_app(
         Route("/api/event", event_preflight, methods=["OPTIONS"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/api/query/{name}", query, methods=["GET"]),
+        *dashboard.routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

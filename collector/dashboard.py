@@ -1,0 +1,296 @@
+"""GET /dashboard: the people's view of the numbers, behind a login, served entirely by the collector.
+
+Pages are static HTML with one script and one style sheet from /dashboard/static/; the only values put
+into HTML are HTML-escaped. The API under /dashboard/api/ answers the page's script with JSON and
+takes the session cookie, never a bearer token (those have /api/query).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import anyio.to_thread
+import duckdb
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from collector import report, sessions, store
+from collector.auth import AuthError, Principal, audit, authenticate
+from collector.queries import QueryError
+from collector.sessions import Session
+from collector.settings import Settings
+from collector.users import verify_user
+
+log = logging.getLogger("collector.dashboard")
+STATIC = Path(__file__).with_name("static")
+MAX_FORM = 8 * 1024
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
+)
+PAGE_HEADERS = {"Content-Security-Policy": CSP, "Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+SCOPES = ("stats:read", "admin")
+
+
+def _asset(name: str) -> tuple[bytes, str]:
+    data = (STATIC / name).read_bytes()
+    return data, hashlib.sha256(data).hexdigest()[:16]
+
+
+class Dashboard:
+    """The routes of /dashboard for one app; `con` is the server's database (each call uses its own cursor)."""
+
+    def __init__(self, settings: Settings, connection: Any) -> None:
+        self.settings = settings
+        self._connection = connection  # a callable giving the live DuckDB connection (None before start-up)
+        self.assets = {p.name: _asset(p.name) for p in STATIC.iterdir() if p.suffix in TYPES}
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/dashboard", self.page, methods=["GET"]),
+            Route("/dashboard/login", self.login_form, methods=["GET"]),
+            Route("/dashboard/login", self.login, methods=["POST"]),
+            Route("/dashboard/logout", self.logout, methods=["POST"]),
+            Route("/dashboard/static/{name}", self.static, methods=["GET"]),
+            Route("/dashboard/api/report", self.report, methods=["GET"]),
+            Route("/dashboard/api/live", self.live, methods=["GET"]),
+        ]
+
+    # --- pages
+
+    async def page(self, request: Request) -> Response:
+        session = await self._session(request)
+        if session is None:
+            target = "/dashboard/login"
+            if request.url.query:
+                target += "?next=" + quote("/dashboard?" + request.url.query, safe="")
+            return RedirectResponse(target, 303, headers={"Cache-Control": "no-store"})
+        sites = [s.domain for s in self.settings.sites if session.principal.allows("stats:read", s.domain)]
+        body = self._template(
+            "dashboard.html",
+            csrf=session.csrf,
+            user=session.principal.name,
+            sites="".join(f'<option value="{html.escape(s)}">{html.escape(s)}</option>' for s in sites),
+        )
+        return Response(body, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+
+    async def login_form(self, request: Request, error: str = "", status: int = 200) -> Response:
+        nonce = secrets.token_urlsafe(24)
+        next_url = _safe_next(request.query_params.get("next"))
+        body = self._template(
+            "login.html",
+            csrf=nonce,
+            next=next_url,
+            error=f'<p class="error" role="alert">{html.escape(error)}</p>' if error else "",
+        )
+        response = Response(body, status, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+        self._cookie(request, response, sessions.LOGIN_COOKIE, nonce, max_age=3600, path="/dashboard/login")
+        return response
+
+    async def login(self, request: Request) -> Response:
+        form = await _form(request)
+        if form is None or not _same_origin(request):
+            return JSONResponse({"error": "this form must be sent from the dashboard's own page", "field": "origin"}, 403)
+        if not sessions.same(form.get("csrf"), request.cookies.get(sessions.LOGIN_COOKIE)):
+            return await self.login_form(request, "The form expired; please try again.", 403)
+        name, password, token = form.get("user", "").strip(), form.get("password", ""), form.get("token", "").strip()
+        if not token and not (name and password):
+            return await self.login_form(request, "Enter a user name and password, or an API token.", 400)
+        principal, kind = await anyio.to_thread.run_sync(self._check, name, password, token)
+        if principal is None:
+            return await self.login_form(request, "That did not work: check the name, password or token.", 401)
+        secret = await anyio.to_thread.run_sync(self._start, principal, kind)
+        response = RedirectResponse(_safe_next(form.get("next")), 303, headers={"Cache-Control": "no-store"})
+        self._cookie(request, response, sessions.COOKIE, secret, max_age=int(sessions.LIFETIME.total_seconds()))
+        response.delete_cookie(sessions.LOGIN_COOKIE, path="/dashboard/login")
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        form = await _form(request)
+        session = await self._session(request)
+        if form is None or not _same_origin(request) or session is None or not sessions.same(form.get("csrf"), session.csrf):
+            return JSONResponse({"error": "the logout form is not valid for this session", "field": "csrf"}, 403)
+        secret = request.cookies.get(sessions.COOKIE)
+        await anyio.to_thread.run_sync(self._end, secret, session)
+        response = RedirectResponse("/dashboard/login", 303)
+        response.delete_cookie(sessions.COOKIE, path=sessions.PATH)
+        return response
+
+    async def static(self, request: Request) -> Response:
+        found = self.assets.get(request.path_params["name"])
+        if found is None:
+            return JSONResponse({"error": "no such file", "field": "name"}, 404)
+        data, etag = found
+        headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache"}
+        if request.headers.get("if-none-match") == f'"{etag}"':
+            return Response(status_code=304, headers=headers)
+        suffix = Path(request.path_params["name"]).suffix
+        return Response(data, media_type=TYPES[suffix], headers=headers)
+
+    # --- the page's API
+
+    async def report(self, request: Request) -> Response:
+        params = dict(request.query_params)
+        session, site, error = await self._allowed(request, params)
+        if error is not None:
+            return error
+        assert session is not None and site is not None
+        try:
+            period = report.period_of(params)
+            filters = report.filters_of(params)
+        except QueryError as exc:
+            return JSONResponse(exc.as_json(), exc.status)
+        compare = params.get("compare", "1") not in ("0", "false", "")
+        body = await anyio.to_thread.run_sync(self._build, session, site, period, filters, compare)
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    async def live(self, request: Request) -> Response:
+        params = dict(request.query_params)
+        session, site, error = await self._allowed(request, params)
+        if error is not None:
+            return error
+        assert site is not None
+        body = await anyio.to_thread.run_sync(self._read, report.live, site)
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    # --- helpers
+
+    async def _session(self, request: Request) -> Session | None:
+        secret = request.cookies.get(sessions.COOKIE)
+        if not secret:
+            return None
+        return await anyio.to_thread.run_sync(self._read, lambda c, _s, x: sessions.lookup(c, x), secret)
+
+    async def _allowed(
+        self, request: Request, params: dict[str, str]
+    ) -> tuple[Session | None, str | None, Response | None]:
+        session = await self._session(request)
+        if session is None:
+            return None, None, JSONResponse({"error": "log in first (/dashboard/login)", "field": "session"}, 401)
+        site = params.get("site") or (self.settings.sites[0].domain if self.settings.sites else "")
+        if self.settings.site(site) is None:
+            return session, None, JSONResponse({"error": f"site {site!r} is not registered", "field": "site"}, 400)
+        if not session.principal.allows("stats:read", site):
+            return session, None, JSONResponse({"error": f"no access to site {site}", "field": "site"}, 403)
+        return session, site, None
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        con = self._connection()
+        if con is None:
+            raise AuthError(503, "the collector is starting")
+        return store.cursor(con)
+
+    def _read(self, fn: Any, *args: Any) -> Any:
+        cursor = self._cursor()
+        try:
+            return fn(cursor, self.settings, *args)
+        finally:
+            cursor.close()
+
+    def _build(self, session: Session, site: str, period: report.Period, filters: dict[str, str], compare: bool) -> Any:
+        cursor = self._cursor()
+        try:
+            return report.build(cursor, self.settings, site, period, filters, compare)
+        finally:
+            cursor.close()
+
+    def _check(self, name: str, password: str, token: str) -> tuple[Principal | None, str]:
+        cursor = self._cursor()
+        try:
+            if token:
+                try:
+                    principal: Principal | None = authenticate(cursor, f"Bearer {token}")
+                except AuthError:
+                    audit(cursor, "(invalid token)", "dashboard:login", None, "token", "denied")
+                    return None, "token"
+                assert principal is not None
+                if not any(principal.allows(s) for s in SCOPES):
+                    audit(cursor, principal.name, "dashboard:login", None, "token", "denied: no stats:read")
+                    return None, "token"
+                audit(cursor, principal.name, "dashboard:login", None, "token", "allowed")
+                return principal, "token"
+            principal = verify_user(cursor, name, password)
+            # A failed user name is not written down as given: it may be a password typed in the wrong field.
+            audit(cursor, principal.name if principal else "(unknown user)", "dashboard:login", None, "user",
+                  "allowed" if principal else "denied")  # fmt: skip
+            return principal, "user"
+        finally:
+            cursor.close()
+
+    def _start(self, principal: Principal, kind: str) -> str:
+        cursor = self._cursor()
+        try:
+            secret, _ = sessions.create(cursor, principal, kind)
+            return secret
+        finally:
+            cursor.close()
+
+    def _end(self, secret: str | None, session: Session) -> None:
+        cursor = self._cursor()
+        try:
+            sessions.end(cursor, secret)
+            audit(cursor, session.principal.name, "dashboard:logout", None, session.kind, "ok")
+        finally:
+            cursor.close()
+
+    def _template(self, name: str, **values: str) -> bytes:
+        text = (STATIC / name).read_text(encoding="utf-8")
+        for key, value in values.items():
+            text = text.replace("{{" + key + "}}", value if key in ("error", "sites") else html.escape(value))
+        versions = {n: etag for n, (_, etag) in self.assets.items()}
+        for asset, etag in versions.items():
+            text = text.replace(f"/dashboard/static/{asset}", f"/dashboard/static/{asset}?v={etag}")
+        return text.encode()
+
+    def _cookie(
+        self, request: Request, response: Response, name: str, value: str, max_age: int, path: str = sessions.PATH
+    ) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path=path,
+            httponly=True,
+            secure=request.url.scheme == "https",
+            samesite="strict",
+        )
+
+
+async def _form(request: Request) -> dict[str, str] | None:
+    """An application/x-www-form-urlencoded body, or None when it is another type or too large."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+        return None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            return None
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20))
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def _same_origin(request: Request) -> bool:
+    """A POST from our own page: Sec-Fetch-Site and Origin (when the browser sends them) name this origin."""
+    if request.headers.get("sec-fetch-site") not in (None, "same-origin"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path of the dashboard itself: never another host (no open redirect)."""
+    if value and (value == "/dashboard" or value.startswith("/dashboard?")) and "\\" not in value:
+        return value
+    return "/dashboard"
