@@ -49,7 +49,8 @@ class TooFew(Exception):
     """Fewer than k visitors match the filters: showing anything would describe too few people."""
 
     def __init__(self, floor: int, k: int) -> None:
-        super().__init__(f"fewer than {k} visitors match these filters; widen the period or remove a filter")
+        few = "no visitors match" if floor == 0 else f"fewer than {k} visitors match"
+        super().__init__(f"{few} these filters; widen the period or remove a filter")
         self.floor = floor
         self.k = k
 
