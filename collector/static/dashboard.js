@@ -111,6 +111,7 @@ function syncControls(state) {
   $("#site").value = state.site;
   for (const b of document.querySelectorAll("#periods button")) b.setAttribute("aria-pressed", String(b.dataset.period === state.period));
   $("#custom").hidden = state.period !== "custom";
+  if (state.period === "custom") { $("#from").value = state.from; $("#to").value = state.to; }
   $("#compare").checked = state.compare;
   const chips = $("#filters");
   chips.replaceChildren(...Object.entries(state.filters).map(([k, v]) =>
