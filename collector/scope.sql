@@ -2,10 +2,14 @@
 -- as the rollups cut them), and only what every given filter keeps; a NULL filter keeps everything.
 -- Attribute filters keep the events that match; visit filters (path, entry_page, referrer, utm_source,
 -- event) keep whole visits. Created as a temporary `events` that shadows the real table for this
--- connection only, inside a transaction that collector/scopes.py always rolls back.
+-- connection only, inside a transaction that collector/scopes.py always rolls back. Only the columns the
+-- rollups read are copied (reading every column costs more than the filtering).
 CREATE TEMP TABLE events AS
 WITH matching AS (
-    SELECT *
+    SELECT
+        ts, site, name, path, referrer_host, utm_source, utm_medium, utm_campaign, visitor, consented,
+        device_type, device_brand, device_model, os_name, os_version, browser_name, browser_version,
+        screen_w, screen_h, language, timezone, props
     FROM db.main.events
     WHERE site = $site AND ts >= $lo - INTERVAL 30 MINUTE AND ts < $hi
         AND ($device_type IS NULL OR device_type = $device_type)
@@ -18,35 +22,57 @@ WITH matching AS (
         AND ($language IS NULL OR language = $language)
         AND ($timezone IS NULL OR timezone = $timezone)
 ),
-gapped AS (
-    SELECT *, ts - lag(ts) OVER (PARTITION BY visitor ORDER BY ts) AS gap
+-- Visitors that could have a matching visit: each visit filter is met by one of their events.
+candidates AS (
+    SELECT visitor
     FROM matching
-    WHERE $visit_filtered
+    WHERE $visit_filtered AND visitor IS NOT NULL
+    GROUP BY visitor
+    HAVING ($path IS NULL OR bool_or(name = 'pageview' AND path = $path))
+        AND ($entry_page IS NULL OR bool_or(path = $entry_page))
+        AND ($referrer IS NULL OR $referrer = '(direct)' OR bool_or(referrer_host = $referrer))
+        AND ($utm_source IS NULL OR bool_or(utm_source = $utm_source))
+        AND ($event IS NULL OR bool_or(name = $event))
 ),
 numbered AS (
     SELECT *,
-        CASE
-            WHEN visitor IS NULL THEN 0
-            ELSE sum((gap IS NULL OR gap >= INTERVAL 30 MINUTE)::INT) OVER (PARTITION BY visitor ORDER BY ts ROWS UNBOUNDED PRECEDING)
-        END AS visit_no
-    FROM gapped
+        sum((gap IS NULL OR gap >= INTERVAL 30 MINUTE)::INT) OVER (PARTITION BY visitor ORDER BY ts ROWS UNBOUNDED PRECEDING)
+            AS visit_no
+    FROM (
+        SELECT m.*, m.ts - lag(m.ts) OVER (PARTITION BY m.visitor ORDER BY m.ts) AS gap
+        FROM matching m SEMI JOIN candidates c ON m.visitor = c.visitor
+    )
 ),
+-- Events without a visitor are visits of their own.
 visits AS (
-    SELECT *,
-        arg_min(path, ts) OVER v AS entry_path,
-        coalesce(arg_min(referrer_host, ts) OVER v, '(direct)') AS entry_referrer,
-        arg_min(utm_source, ts) OVER v AS entry_utm_source,
-        bool_or(name = 'pageview' AND path = $path) OVER v AS saw_path,
-        bool_or(name = $event) OVER v AS saw_event
+    SELECT
+        visitor,
+        visit_no,
+        arg_min(path, ts) AS entry_path,
+        coalesce(arg_min(referrer_host, ts), '(direct)') AS entry_referrer,
+        arg_min(utm_source, ts) AS entry_utm_source,
+        bool_or(name = 'pageview' AND path = $path) AS saw_path,
+        bool_or(name = $event) AS saw_event
     FROM numbered
-    WINDOW v AS (PARTITION BY visitor, visit_no, CASE WHEN visitor IS NULL THEN event_id END)
+    GROUP BY visitor, visit_no
+),
+kept AS (
+    SELECT visitor, visit_no
+    FROM visits
+    WHERE ($path IS NULL OR saw_path)
+        AND ($entry_page IS NULL OR entry_path = $entry_page)
+        AND ($referrer IS NULL OR entry_referrer = $referrer)
+        AND ($utm_source IS NULL OR entry_utm_source = $utm_source)
+        AND ($event IS NULL OR saw_event)
 )
 SELECT * FROM matching WHERE NOT $visit_filtered
 UNION ALL
-SELECT * EXCLUDE (gap, visit_no, entry_path, entry_referrer, entry_utm_source, saw_path, saw_event)
-FROM visits
-WHERE ($path IS NULL OR saw_path)
-    AND ($entry_page IS NULL OR entry_path = $entry_page)
-    AND ($referrer IS NULL OR entry_referrer = $referrer)
-    AND ($utm_source IS NULL OR entry_utm_source = $utm_source)
-    AND ($event IS NULL OR saw_event)
+SELECT * EXCLUDE (gap, visit_no) FROM numbered SEMI JOIN kept USING (visitor, visit_no)
+UNION ALL
+SELECT * FROM matching
+WHERE $visit_filtered AND visitor IS NULL
+    AND ($path IS NULL OR (name = 'pageview' AND path = $path))
+    AND ($entry_page IS NULL OR path = $entry_page)
+    AND ($referrer IS NULL OR coalesce(referrer_host, '(direct)') = $referrer)
+    AND ($utm_source IS NULL OR utm_source = $utm_source)
+    AND ($event IS NULL OR name = $event)
