@@ -30,15 +30,19 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collector import breakdowns, store, users  # noqa: E402
-from collector.settings import Site, load_settings  # noqa: E402
-from tests.conftest import LiveServer  # noqa: E402
+from collector import breakdowns, store, users
+from collector.settings import Site, load_settings
+from tests.conftest import LiveServer
 
 KEY = "bench-key-kept"
 SITE = "big.example"
 PASSWORD = "bench password 1234"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-FILTERS = {"none": {}, "device_brand=Samsung": {"device_brand": "Samsung"}, "referrer=google.com": {"referrer": "google.com"}}
+FILTERS = {
+    "none": {},
+    "device_brand=Samsung": {"device_brand": "Samsung"},
+    "referrer=google.com": {"referrer": "google.com"},
+}
 
 
 def _queries_bench() -> object:
@@ -56,8 +60,8 @@ def prepare(folder: Path, events: int) -> Path:
     try:
         store.migrate(con)
         con.execute(
-            "CREATE TABLE IF NOT EXISTS third_parties (site VARCHAR NOT NULL, day DATE NOT NULL, page VARCHAR NOT NULL, "
-            "host VARCHAR NOT NULL, directive VARCHAR NOT NULL, reports BIGINT NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS third_parties (site VARCHAR NOT NULL, day DATE NOT NULL, "
+            "page VARCHAR NOT NULL, host VARCHAR NOT NULL, directive VARCHAR NOT NULL, reports BIGINT NOT NULL)"
         )
         if con.execute("SELECT count(*) FROM events").fetchone() == (0,):
             qb = _queries_bench()

@@ -60,8 +60,8 @@ class Dashboard:
             Route("/dashboard/login", self.login, methods=["POST"]),
             Route("/dashboard/logout", self.logout, methods=["POST"]),
             Route("/dashboard/static/{name}", self.static, methods=["GET"]),
-            Route("/dashboard/api/report", self.report, methods=["GET"]),
-            Route("/dashboard/api/live", self.live, methods=["GET"]),
+            Route("/dashboard/api/report", self.report_api, methods=["GET"]),
+            Route("/dashboard/api/live", self.live_api, methods=["GET"]),
         ]
 
     # --- pages
@@ -98,7 +98,9 @@ class Dashboard:
     async def login(self, request: Request) -> Response:
         form = await _form(request)
         if form is None or not _same_origin(request):
-            return JSONResponse({"error": "this form must be sent from the dashboard's own page", "field": "origin"}, 403)
+            return JSONResponse(
+                {"error": "this form must be sent from the dashboard's own page", "field": "origin"}, 403
+            )
         if not sessions.same(form.get("csrf"), request.cookies.get(sessions.LOGIN_COOKIE)):
             return await self.login_form(request, "The form expired; please try again.", 403)
         name, password, token = form.get("user", "").strip(), form.get("password", ""), form.get("token", "").strip()
@@ -116,7 +118,12 @@ class Dashboard:
     async def logout(self, request: Request) -> Response:
         form = await _form(request)
         session = await self._session(request)
-        if form is None or not _same_origin(request) or session is None or not sessions.same(form.get("csrf"), session.csrf):
+        if (
+            form is None
+            or not _same_origin(request)
+            or session is None
+            or not sessions.same(form.get("csrf"), session.csrf)
+        ):
             return JSONResponse({"error": "the logout form is not valid for this session", "field": "csrf"}, 403)
         secret = request.cookies.get(sessions.COOKIE)
         await anyio.to_thread.run_sync(self._end, secret, session)
@@ -137,7 +144,7 @@ class Dashboard:
 
     # --- the page's API
 
-    async def report(self, request: Request) -> Response:
+    async def report_api(self, request: Request) -> Response:
         params = dict(request.query_params)
         session, site, error = await self._allowed(request, params)
         if error is not None:
@@ -152,9 +159,9 @@ class Dashboard:
         body = await anyio.to_thread.run_sync(self._build, session, site, period, filters, compare)
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
-    async def live(self, request: Request) -> Response:
+    async def live_api(self, request: Request) -> Response:
         params = dict(request.query_params)
-        session, site, error = await self._allowed(request, params)
+        _, site, error = await self._allowed(request, params)
         if error is not None:
             return error
         assert site is not None

@@ -85,7 +85,9 @@ def lookup(con: duckdb.DuckDBPyConnection, secret: str | None, now: datetime | N
     if row is None:
         return None
     name, kind, token_id, scopes, sites, expires = row
-    principal = Principal(token_id or f"user:{name}", name, frozenset(scopes), frozenset(sites) if sites is not None else None)
+    principal = Principal(
+        token_id or f"user:{name}", name, frozenset(scopes), frozenset(sites) if sites is not None else None
+    )
     return Session(principal, kind, expires, csrf_of(secret))
 
 

@@ -57,7 +57,8 @@ def add_user(
         raise ValueError("a user name is 1 to 64 letters, digits, '.', '_', '@' or '-'")
     if not password_hash.startswith("$argon2id$"):
         raise ValueError("the password hash must be an argon2id PHC string")
-    if unknown := sorted(set(scopes) - set(USER_SCOPES)) or not scopes:
+    unknown = sorted(set(scopes) - set(USER_SCOPES))
+    if unknown or not scopes:
         raise ValueError(f"a user's scopes are {' and '.join(USER_SCOPES)}, not {', '.join(unknown) or 'none'}")
     con.execute(
         "INSERT INTO users VALUES (?, ?, ?, ?, ?, NULL) ON CONFLICT (name) DO UPDATE SET "

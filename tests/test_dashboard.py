@@ -120,7 +120,10 @@ def test_a_user_logs_in_with_a_password_and_gets_a_strict_http_only_cookie(app: 
     csp = page.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert 'src="/dashboard/static/dashboard.js?v=' in page.text
-    assert app.run("SELECT token_name, outcome FROM audit_log WHERE action = 'dashboard:login'")[-1] == ("ann", "allowed")
+    assert app.run("SELECT token_name, outcome FROM audit_log WHERE action = 'dashboard:login'")[-1] == (
+        "ann",
+        "allowed",
+    )
     secret = client.cookies[sessions.COOKIE]
     assert not app.run("SELECT 1 FROM dashboard_sessions WHERE secret_hash = ?", [secret.encode()])
 
@@ -130,7 +133,9 @@ def test_a_wrong_password_or_unknown_user_is_refused_and_audited_without_the_nam
         client = open_client(app.url)
         csrf = login_form(client)
         r = client.post(
-            "/dashboard/login", data={"csrf": csrf, "user": user, "password": "wrong password!"}, headers={"Origin": app.url}
+            "/dashboard/login",
+            data={"csrf": csrf, "user": user, "password": "wrong password!"},
+            headers={"Origin": app.url},
         )
         assert r.status_code == 401
         assert "did not work" in r.text
@@ -152,7 +157,9 @@ def test_a_token_without_stats_read_or_admin_cannot_log_in(app: Fixture) -> None
     client = open_client(app.url)
     csrf = login_form(client)
     r = client.post(
-        "/dashboard/login", data={"csrf": csrf, "token": token(app, "seg", ["segments:read"])}, headers={"Origin": app.url}
+        "/dashboard/login",
+        data={"csrf": csrf, "token": token(app, "seg", ["segments:read"])},
+        headers={"Origin": app.url},
     )
     assert r.status_code == 401
     assert app.run("SELECT outcome FROM audit_log WHERE token_name = 'seg'") == [("denied: no stats:read",)]

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from collector import store, users
 from tests.conftest import DESKTOP_UA, ORIGIN, LiveServer, make_settings
@@ -31,7 +31,8 @@ OUTPUT = Path(__file__).resolve().parent.parent / "test-output" / "dashboard"
 PASSWORD = "correct horse battery"
 FIXTURE_VIEW = "/dashboard?site=example.com&period=custom&from=2026-11-01&to=2026-11-03"
 PHONE_UA = (
-    "Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36"
+    "Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Mobile Safari/537.36"
 )
 
 
@@ -214,15 +215,18 @@ def test_desktop_and_phone_screenshots(browser: Browser, server: LiveServer, sch
     OUTPUT.mkdir(parents=True, exist_ok=True)
     layouts: dict[str, dict[str, Any]] = {
         "desktop": {"viewport": {"width": 1280, "height": 900}},
-        "phone": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True},
+        "phone": {
+            "viewport": {"width": 390, "height": 844},
+            "device_scale_factor": 2,
+            "is_mobile": True,
+            "has_touch": True,
+        },
     }
     for layout, options in layouts.items():
         tab = open_tab(browser, server, color_scheme=scheme, **options)
         try:
             log_in(tab)
             width = tab.page.evaluate("document.documentElement.scrollWidth")
-            if width > options["viewport"]["width"]:
-                print(tab.page.evaluate("""[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391).slice(0, 12).map(e => e.tagName + '.' + e.className + ' ' + e.parentElement.className + ' ' + e.textContent.slice(0, 30) + ' ' + Math.round(e.getBoundingClientRect().left) + '-' + Math.round(e.getBoundingClientRect().right))"""))
             assert width <= options["viewport"]["width"], f"{layout} scrolls sideways"
             tab.page.screenshot(path=str(OUTPUT / f"{layout}-{scheme}.png"), full_page=True)
             tab.assert_clean()

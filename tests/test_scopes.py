@@ -46,7 +46,9 @@ def test_a_screen_class_filter_keeps_visitorless_events_but_still_folds_them(
     assert rows(con, tmp_path, "pages", screen_class="phone") == [("/", 1, 2), ("/pricing", 1, 1), ("(other)", 0, 1)]
 
 
-def test_a_referrer_filter_keeps_whole_visits_from_that_referrer(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_a_referrer_filter_keeps_whole_visits_from_that_referrer(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
     # A's first visit (/, /pricing) and D's visit (/, /docs) came from google.com; A's later visit did not.
     assert rows(con, tmp_path, "pages", referrer="google.com") == [("/", 2, 2), ("/docs", 1, 1), ("/pricing", 1, 1)]
     assert rows(con, tmp_path, "devices", referrer="google.com") == [
@@ -77,7 +79,11 @@ def test_a_filter_matching_fewer_than_k_visitors_shows_nothing(con: duckdb.DuckD
         rows(con, tmp_path, "overview", k=2, device_brand="Samsung")
     assert caught.value.field == "device_brand"
     # Apple: A, C (consented: it counts once, on its busiest day) and the GPC iPhone N reach k = 2.
-    assert rows(con, tmp_path, "pages", k=2, device_brand="Apple") == [("/pricing", 3, 3), ("/", 2, 4), ("(other)", 0, 1)]
+    assert rows(con, tmp_path, "pages", k=2, device_brand="Apple") == [
+        ("/pricing", 3, 3),
+        ("/", 2, 4),
+        ("(other)", 0, 1),
+    ]
 
 
 def test_a_filtered_query_leaves_the_real_tables_as_they_were(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
