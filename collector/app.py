@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -21,9 +21,11 @@ from collector.devices import warm as warm_devices
 from collector.ingest import Ingest
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
+from collector.profiles import update_profiles
 from collector.queryapi import query_endpoint
 from collector.rollups import refresh_daily_counts
 from collector.runtime import Runtime, open_journal, open_runtime
+from collector.segments_api import SegmentsAPI
 from collector.settings import Settings, load_settings
 from collector.snippet import load_snippet
 from collector.writer import Sealer, WriteFailed, Writer
@@ -39,6 +41,11 @@ class Live:
     writer: Writer | None = None
     ingest: Ingest | None = None
     devices: Detector | None = None
+    segments: SegmentsAPI | None = None
+
+
+# Something that runs beside the server while it is up (the scale-out loader): entered after start-up.
+Service = Callable[[Live], contextlib.AbstractAsyncContextManager[None]]
 
 
 def create_app(
@@ -46,6 +53,7 @@ def create_app(
     *,
     runtime: Runtime | None = None,
     detector: Detect | None = None,
+    services: Sequence[Service] = (),
 ) -> Starlette:
     """The collector as an ASGI app. With no runtime, the lifespan opens the data directory itself."""
     settings = settings or (runtime.settings if runtime else load_settings())
@@ -58,22 +66,30 @@ def create_app(
         devices = Detector()
         # Loading every device rule takes seconds; pay it before serving rather than on the first requests.
         await anyio.to_thread.run_sync(warm_devices)
-        writer = Writer(rt.con, open_journal(settings), Sealer(rt.database_key), settings.writer_batch_events)
+        journal, sealer = open_journal(settings), Sealer(rt.database_key)
+        writer = Writer(rt.con, journal, sealer, settings.writer_batch_events, hooks=[update_profiles])
         pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, detector or devices.detect)
         ingest = Ingest(settings, pipeline, writer)
+        segments = SegmentsAPI(settings, rt.con, rt.keys.pepper, sync=writer.sync)
         writer.start()
         admin = AdminServer(settings, rt.con, writer.sync)
         await admin.start()
+        await segments.start()
+        live.segments = segments
         maintenance = asyncio.create_task(_maintain(rt))
         live.runtime, live.writer, live.ingest, live.devices = rt, writer, ingest, devices
         app.state.live = live
         log.info("collector ready", extra={"sites": [s.domain for s in settings.sites]})
         try:
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                for service in services:
+                    await stack.enter_async_context(service(live))
+                yield
         finally:
             maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
+            await segments.close()
             await admin.close()
             writer.close()
             _run_maintenance(rt)
@@ -98,9 +114,21 @@ def create_app(
             return JSONResponse({"status": "store not writable", "error": str(exc)}, 503)
         return JSONResponse({"status": "ok", "queue": writer.queue_depth})
 
+    async def segments_get(request: Request) -> Response:
+        assert live.segments is not None
+        return await live.segments.get(request)
+
+    async def segments_lookup(request: Request) -> Response:
+        assert live.segments is not None
+        return await live.segments.lookup(request)
+
+    async def segments_context(request: Request) -> Response:
+        assert live.segments is not None
+        return await live.segments.context(request)
+
     async def query(request: Request) -> Response:
-        assert live.runtime is not None
-        return await query_endpoint(request, live.runtime.con, settings)
+        assert live.runtime is not None and live.writer is not None
+        return await query_endpoint(request, live.runtime.con, settings, live.writer.sync)
 
     async def index(request: Request) -> Response:
         return demo_page(request, settings.sites[0].domain)
@@ -115,6 +143,9 @@ def create_app(
         Route("/api/event", event, methods=["POST"]),
         Route("/api/event", event_preflight, methods=["OPTIONS"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/segments", segments_get, methods=["GET"]),
+        Route("/api/segments/lookup", segments_lookup, methods=["POST"]),
+        Route("/api/segments/context", segments_context, methods=["POST"]),
         Route("/api/query/{name}", query, methods=["GET"]),
         *dashboard.routes(),
     ]

@@ -45,9 +45,19 @@ def run_anywhere(settings: Settings, name: str, args: dict[str, Any]) -> Any:
 
 
 def _serve(settings: Settings, ns: argparse.Namespace) -> int:
+    if settings.sink:
+        from collector.ingestnode import serve_ingest
+
+        return serve_ingest(settings)
     from collector.server import serve
 
     return serve(settings)
+
+
+def _load(settings: Settings, ns: argparse.Namespace) -> int:
+    from collector.loader import run_load
+
+    return run_load(settings, ns.source)
 
 
 def _status(settings: Settings, ns: argparse.Namespace) -> int:
@@ -147,6 +157,28 @@ def _user(settings: Settings, ns: argparse.Namespace) -> int:
     return 0
 
 
+def _segments(settings: Settings, ns: argparse.Namespace) -> int:
+    args: dict[str, Any] = {"site": ns.site}
+    if ns.action == "refresh":
+        args["only"] = ns.only or None
+    result = run_anywhere(settings, f"segments.{ns.action}", args)
+    if ns.json:
+        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    elif ns.action == "refresh":
+        for row in result:
+            print(
+                f"{row['site']}: {len(row['segments'])} segments, +{row['added']} -{row['removed']} in {row['ms']} ms"
+            )
+            for name, members in row["segments"].items():
+                print(f"  {name:<28} {members:>9}")
+    else:
+        for row in result:
+            print(f"{row['site']:<20} {row['name']:<28} {row['members']:>9}  {row['computed_at'] or 'never'}")
+        if not result:
+            print("no segments yet: run `collector segments refresh`")
+    return 0
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="TOML config file (default: ./collector.toml if present)")
     parser.add_argument("--data-dir", help="data directory (default: ./data)")
@@ -160,7 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    serve.add_argument("--sink", help="ingest only: publish events to NATS JetStream (nats://host:4222[,host:port])")
     serve.set_defaults(handler=_serve)
+
+    load = sub.add_parser("load", help="load events from NATS JetStream into DuckDB, and serve the read APIs")
+    _common(load)
+    load.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    load.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    load.add_argument("--source", required=True, help="NATS servers to consume from (nats://host:4222[,host:port])")
+    load.set_defaults(handler=_load)
 
     status = sub.add_parser("status", help="events stored per site, drops by reason")
     _common(status)
@@ -201,6 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument("--admin", action="store_true", help="also the admin scope")
     user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     user.set_defaults(handler=_user)
+
+    segments = sub.add_parser("segments", help="refresh segments or list their sizes")
+    _common(segments)
+    segments.add_argument("action", choices=["refresh", "list"])
+    segments.add_argument("--site", help="only this site")
+    segments.add_argument("--only", action="append", help="refresh only this definition (repeatable)")
+    segments.add_argument("--json", action="store_true", help="print JSON")
+    segments.set_defaults(handler=_segments)
     return parser
 
 
@@ -208,6 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
     overrides = {"data_dir": ns.data_dir, "host": getattr(ns, "host", None), "port": getattr(ns, "port", None)}
+    overrides["sink"] = getattr(ns, "sink", None)
     try:
         settings = load_settings(ns.config, **overrides)
         handler: Handler = ns.handler

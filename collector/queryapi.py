@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import anyio.to_thread
 import duckdb
@@ -17,15 +18,24 @@ from collector.settings import Settings
 log = logging.getLogger("collector.queryapi")
 
 
-async def query_endpoint(request: Request, con: duckdb.DuckDBPyConnection, settings: Settings) -> Response:
+async def query_endpoint(
+    request: Request, con: duckdb.DuckDBPyConnection, settings: Settings, sync: Callable[[], object]
+) -> Response:
     name = request.path_params["name"]
     params = dict(request.query_params)
-    return await anyio.to_thread.run_sync(_answer, con, settings, name, params, request.headers.get("authorization"))
+    header = request.headers.get("authorization")
+    return await anyio.to_thread.run_sync(_answer, con, settings, name, params, header, sync)
 
 
 def _answer(
-    con: duckdb.DuckDBPyConnection, settings: Settings, name: str, params: dict[str, str], header: str | None
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    name: str,
+    params: dict[str, str],
+    header: str | None,
+    sync: Callable[[], object],
 ) -> Response:
+    sync()  # the answer covers every event acknowledged before the request
     cursor = store.cursor(con)
     try:
         try:

@@ -6,6 +6,7 @@ import logging
 import sys
 
 import uvicorn
+from starlette.applications import Starlette
 
 from collector.app import create_app
 from collector.keys import KeyFileError
@@ -24,7 +25,10 @@ def serve(settings: Settings) -> int:
     except (ConfigError, KeyFileError, StoreError) as exc:
         print(f"collector: {exc}", file=sys.stderr)
         return 2
-    app = create_app(runtime=runtime)
+    return run_app(settings, create_app(runtime=runtime))
+
+
+def run_app(settings: Settings, app: Starlette) -> int:
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -36,6 +36,8 @@ class Settings:
     encrypt: bool = True
     log_level: str = "info"
     trusted_proxies: tuple[str, ...] = ()
+    sink: str = ""  # "" = the embedded DuckDB; "nats://host:4222[,...]" = an ingest-only node (docs/scale-out.md)
+    stream_replicas: int = 3
     sites: tuple[Site, ...] = field(default_factory=tuple)
     config_file: Path | None = None
 
@@ -74,6 +76,8 @@ _ENV_KEYS = (
     "encrypt",
     "log_level",
     "trusted_proxies",
+    "sink",
+    "stream_replicas",
 )
 
 
@@ -146,7 +150,8 @@ def _demo_site(port: int) -> Site:
 
 def _coerce(key: str, value: Any, where: str) -> Any:
     try:
-        if key in ("port", "max_body_bytes", "max_batch_events", "writer_batch_events", "salt_grace_hours"):
+        numbers = ("port", "max_body_bytes", "max_batch_events", "writer_batch_events", "salt_grace_hours")
+        if key in (*numbers, "stream_replicas"):
             number = int(value)
             if number < 0 or (key == "port" and number > 65535):
                 raise ValueError(value)

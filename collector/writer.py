@@ -193,6 +193,7 @@ class _Item:
     events: Sequence[Event]
     future: asyncio.Future[None]
     loop: asyncio.AbstractEventLoop
+    rows: Sequence[Row] | None = None  # rows already in SCHEMA order (from the scale-out stream)
 
 
 _BUCKETS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, float("inf"))
@@ -229,12 +230,14 @@ class Writer:
         sealer: Sealer,
         batch_events: int = 20_000,
         hooks: Sequence[BatchHook] = (),
+        load_interval: float = 0.25,
     ) -> None:
         self.con = con
         self.journal = journal
         self.sealer = sealer
         self.batch_events = batch_events
         self.hooks = list(hooks)
+        self.load_interval = load_interval
         self.stats = WriterStats()
         self.load_error: str | None = None
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -244,6 +247,8 @@ class Writer:
         self._loaded = Position(0, 0)
         self._stopping = False
         self._busy = False
+        self._urgent = False
+        self._pending_rows = 0
         self._closed = False
         self._journal_thread = threading.Thread(target=self._journal_loop, name="collector-journal", daemon=True)
         self._loader_thread = threading.Thread(target=self._load_loop, name="collector-loader", daemon=True)
@@ -268,6 +273,15 @@ class Writer:
         self._queue.put(_Item(events, future, loop))
         await future
 
+    async def write_rows(self, rows: Sequence[Row]) -> None:
+        """Journal rows that are already in SCHEMA order (the scale-out loader's), like write() does events."""
+        if self._closed:
+            raise WriteFailed("the writer is shutting down")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._queue.put(_Item((), future, loop, rows))
+        await future
+
     async def ping(self) -> None:
         """Succeeds when the journal can fsync and the loader is keeping up without errors."""
         await self.write(())
@@ -278,12 +292,12 @@ class Writer:
         day = datetime.now(UTC).date().isoformat()
         with self._cond:
             self._drops[(site, day, reason)] += 1
-            self._cond.notify_all()
 
     def sync(self, timeout: float = 30.0) -> bool:
         """Block until everything journaled so far is in DuckDB (for readers that must see the latest events)."""
         target = self.journal.end
         with self._cond:
+            self._urgent = True
             self._cond.notify_all()
             return self._cond.wait_for(
                 lambda: (self._loaded >= target and not self._drops and not self._busy) or self.load_error is not None,
@@ -324,7 +338,7 @@ class Writer:
                 return
 
     def _journal(self, items: list[_Item]) -> None:
-        rows = [to_row(e) for item in items for e in item.events]
+        rows = [r for item in items for r in (item.rows if item.rows is not None else map(to_row, item.events))]
         started = time.perf_counter()
         error: BaseException | None = None
         try:
@@ -341,20 +355,31 @@ class Writer:
             if rows:
                 with self._cond:
                     self._pending.append((rows, position))
-                    self._cond.notify_all()
+                    self._pending_rows += len(rows)
+                    if self._pending_rows >= self.batch_events:
+                        self._cond.notify_all()
         _resolve(items, error)
 
     def _load_loop(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: bool(self._pending) or self._stopping or bool(self._drops))
-                if not self._pending and not self._drops and self._stopping:
-                    return
+                # Few large transactions: DuckDB's cost is per commit. Readers that need the latest
+                # events call sync(), which wakes this loop at once.
+                self._cond.wait_for(
+                    lambda: self._stopping or self._urgent or self._pending_rows >= self.batch_events,
+                    timeout=self.load_interval,
+                )
+                self._urgent = False
+                if not self._pending and not self._drops:
+                    if self._stopping:
+                        return
+                    continue
                 batch: list[Row] = []
                 position: Position | None = None
                 while self._pending and len(batch) < self.batch_events:
                     rows, position = self._pending.pop(0)
                     batch.extend(rows)
+                self._pending_rows -= len(batch)
                 drops, self._drops = self._drops, Counter()
                 self._busy = True
             started = time.perf_counter()
@@ -368,6 +393,7 @@ class Writer:
                     self._busy = False
                     if batch and position is not None:
                         self._pending.insert(0, (batch, position))
+                        self._pending_rows += len(batch)
                     self._drops.update(drops)
                     if self._stopping:
                         return  # the journal keeps them: the next start replays them

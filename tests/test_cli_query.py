@@ -71,21 +71,24 @@ def running(data: Path) -> Iterator[Path]:
         "--port",
         str(port),
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=data)
+    log = (data / "server.log").open("wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=data)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # start-up warms the device rules: slow on a busy machine
         while True:
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
-            assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
+            alive = proc.poll() is None and time.monotonic() < deadline
+            assert alive, "the server did not start: " + (data / "server.log").read_text(errors="replace")
             time.sleep(0.1)
         yield data
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        log.close()
 
 
 def test_query_list_names_every_query(data: Path) -> None:

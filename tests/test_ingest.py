@@ -291,3 +291,19 @@ def test_slow_body_is_cut_off(server: LiveServer, monkeypatch: pytest.MonkeyPatc
         sock.settimeout(5)
         answer = sock.recv(4096)
     assert answer.startswith(b"HTTP/1.1 408")
+
+
+def test_reduced_android_ua_with_model_hint_stores_the_phones_name(server: LiveServer) -> None:
+    reduced = (
+        "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Mobile Safari/537.36"
+    )
+    headers = {"User-Agent": reduced, "Sec-CH-UA-Mobile": "?1", "Sec-CH-UA-Platform": '"Android"'}
+    assert (
+        post(
+            server, event(ch={"model": "Pixel 7", "platform": "Android", "platformVersion": "14"}), headers
+        ).status_code
+        == 202
+    )
+    rows = server.query("SELECT device_type, device_brand, device_model, os_name, os_version FROM events")
+    assert rows == [("mobile", "Google", "Pixel 7", "Android", "14")]

@@ -1,0 +1,195 @@
+"""Scale-out bench: a single embedded collector against 3 NATS nodes + 2 ingest nodes + 1 loader, on loopback.
+
+Prints events/s through each, CPU seconds per million events in each role, the loader's drain rate
+into DuckDB, and then runs the fault drill (kill -9 of a NATS node, an ingest node and the loader
+under load) and checks that every event that got a 202 is in DuckDB exactly once.
+
+    .venv/bin/python bench/cluster.py [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.clusterlib import ORIGIN, UA, Cluster, Load, Proc
+
+WRK_SCRIPT = """
+local counter = 0
+local tag = ""
+local batch = tonumber(os.getenv("BENCH_BATCH") or "1")
+local prefix = os.getenv("BENCH_PREFIX") or "w"
+local threads = {}
+function setup(thread) thread:set("id", #threads); table.insert(threads, thread) end
+function init(args) tag = prefix .. "-" .. tostring(id); acked = 0 end
+function request()
+  local parts = {}
+  for i = 1, batch do
+    counter = counter + 1
+    parts[i] = '{"d":"example.com","u":"https://example.com/w/' .. tag .. '/' .. counter .. '"}'
+  end
+  return wrk.format("POST", "/api/event", {["Content-Type"] = "text/plain", ["Origin"] = "ORIGIN",
+    ["User-Agent"] = "UA"}, "[" .. table.concat(parts, ",") .. "]")
+end
+function response(status, headers, body) if status == 202 then acked = acked + 1 end end
+function done(summary, latency, requests)
+  local total = 0
+  for _, t in ipairs(threads) do total = total + t:get("acked") end
+  io.write(string.format("ACKED %d\\n", total))
+end
+""".replace("ORIGIN", ORIGIN).replace("UA", UA)
+
+
+def wrk(urls: list[str], seconds: float, batch: int, prefix: str, script: Path, connections: int = 16) -> int:
+    """Drive every URL at once with wrk; return the number of events that got a 202."""
+    procs = [
+        subprocess.Popen(
+            ["wrk", "-t1", f"-c{connections}", f"-d{round(seconds)}s", "-s", str(script), url],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={"BENCH_BATCH": str(batch), "BENCH_PREFIX": f"{prefix}{i}", "PATH": "/usr/bin:/bin"},
+        )
+        for i, url in enumerate(urls)
+    ]
+    acked = 0
+    for proc in procs:
+        out, _ = proc.communicate()
+        match = re.search(r"ACKED (\d+)", out)
+        if not match:
+            raise SystemExit(f"wrk failed:\n{out}")
+        acked += int(match.group(1)) * batch
+    return acked
+
+
+def cpu(procs: list[Proc]) -> float:
+    return sum(p.cpu_seconds() for p in procs)
+
+
+def per_million(seconds: float, events: int) -> float:
+    return seconds / events * 1e6 if events else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=5, help="length of each throughput phase")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
+    script = root / "beacons.lua"
+    script.write_text(WRK_SCRIPT)
+    cluster = Cluster(root)
+    assert cluster.loader is not None and cluster.embedded is not None
+    try:
+        cluster.start_all()
+        cluster.start(cluster.embedded, cluster.embedded_url)
+        print(f"{'phase':<34}{'events/s':>10}{'CPU s per M events':>40}")
+        ingest_urls = [f"{cluster.ingest_url(i)}/api/event" for i in range(len(cluster.ingest))]
+        wrk_events = 0
+        results: dict[int, tuple[float, float, float, float]] = {}
+        for batch in (1, 20):
+            before = cpu([cluster.embedded])
+            t = time.monotonic()
+            events = wrk([f"{cluster.embedded_url}/api/event"], args.seconds, batch, f"e{batch}-", script)
+            rate_embedded = events / (time.monotonic() - t)
+            embedded_cpu = per_million(cpu([cluster.embedded]) - before, events)
+            label = f"embedded, {batch:>2} event(s)/request"
+            print(f"{label:<34}{rate_embedded:>10,.0f}{'collector':>22} {embedded_cpu:8.1f}")
+
+            marks = [cpu(cluster.ingest), cpu(cluster.nats), cpu([cluster.loader])]
+            t = time.monotonic()
+            events = wrk(ingest_urls, args.seconds, batch, f"c{batch}-", script, connections=8)
+            rate_cluster = events / (time.monotonic() - t)
+            cluster.wait_drained()
+            wrk_events += events
+            ingest_cpu = per_million(cpu(cluster.ingest) - marks[0], events)
+            nats_cpu = per_million(cpu(cluster.nats) - marks[1], events)
+            loader_cpu = per_million(cpu([cluster.loader]) - marks[2], events)
+            print(
+                f"cluster,  {batch:>2} event(s)/request      {rate_cluster:>10,.0f}"
+                f"   ingest {ingest_cpu:7.1f}  nats {nats_cpu:6.1f}  loader {loader_cpu:6.1f}"
+            )
+            results[batch] = (rate_embedded, embedded_cpu, rate_cluster, ingest_cpu)
+
+        # The loader's own rate: stop it, let a backlog build up in the stream, start it and time the drain.
+        cluster.loader.stop()
+        t = time.monotonic()
+        backlog = wrk(ingest_urls, args.seconds, 100, "b-", script, connections=8)
+        wrk_events += backlog
+        fill_rate = backlog / (time.monotonic() - t)
+        t = time.monotonic()
+        cluster.start(cluster.loader, cluster.loader_url)
+        started = time.monotonic()
+        before = cpu([cluster.loader])
+        cluster.wait_drained(timeout=120)
+        drained = time.monotonic()
+        loader_rate = backlog / (drained - started)
+        loader_cpu = per_million(cpu([cluster.loader]) - before, backlog)
+        print(f"cluster, 100 events/request (fill)  {fill_rate:>10,.0f}")
+        print(
+            f"loader drains a backlog of {backlog:,} events: {loader_rate:,.0f} events/s into DuckDB "
+            f"(start-up {started - t:.1f} s not counted), {loader_cpu:.1f} CPU s per M events"
+        )
+
+        # The fault drill, with a client that remembers every event that got a 202.
+        load = asyncio.run(drill(cluster))
+        cluster.wait_drained(timeout=60)
+        t = time.monotonic()
+        code = cluster.loader.stop()
+        print(f"loader stopped in {time.monotonic() - t:.1f} s with {code} (a graceful stop loads its journal)")
+        stored = dict(cluster.query("SELECT path, count(*) FROM events WHERE path LIKE '/t/%' GROUP BY path"))
+        lost = len(load.acked - stored.keys())
+        doubled = sum(1 for n in stored.values() if n > 1)
+        total, distinct, wrk_rows = cluster.query(
+            "SELECT count(*), count(DISTINCT event_id), count(*) FILTER (path LIKE '/w/%') FROM events"
+        )[0]
+        print(
+            f"fault drill: {len(load.acked):,} events got a 202 ({load.statuses}); lost {lost}, stored twice {doubled}"
+        )
+        print(f"all phases: {total:,} events stored, {distinct:,} distinct ids; wrk events: {wrk_rows:,} stored")
+        print(f"            for {wrk_events:,} acknowledged")
+        for batch, (rate_e, cpu_e, rate_c, cpu_i) in results.items():
+            print(
+                f"ratios at {batch:>2} event(s)/request: cluster/embedded events/s {rate_c / rate_e:.2f}, "
+                f"ingest-node/embedded CPU per event {cpu_i / cpu_e:.2f}"
+            )
+        graceful = code in (0, -signal.SIGTERM)
+        ok = graceful and lost == 0 and doubled == 0 and total == distinct and wrk_rows >= wrk_events
+        print("OK" if ok else "FAILED")
+        return 0 if ok else 1
+    finally:
+        cluster.close()
+
+
+async def drill(cluster: Cluster) -> Load:
+    assert cluster.loader is not None
+    load = Load(batch=20)
+    task = asyncio.create_task(load.run(cluster.ingest_ports, connections=3))
+    await asyncio.sleep(2)
+    leader = await asyncio.to_thread(cluster.stream_leader)
+    cluster.nats[leader].kill()
+    await asyncio.sleep(2)
+    await asyncio.to_thread(cluster.start_nats, leader)
+    await asyncio.sleep(1)
+    cluster.ingest[0].kill()
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(cluster.start, cluster.ingest[0], cluster.ingest_url(0))
+    await asyncio.sleep(1)
+    cluster.loader.kill()
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(cluster.start, cluster.loader, cluster.loader_url)
+    await asyncio.sleep(1.5)
+    load.stop()
+    await task
+    return load
+
+
+if __name__ == "__main__":
+    sys.exit(main())
