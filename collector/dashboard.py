@@ -13,7 +13,7 @@ import logging
 import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, quote
 
 import anyio.to_thread
 import duckdb
@@ -24,6 +24,8 @@ from starlette.routing import Route
 from collector import report, sessions, store
 from collector.auth import AuthError, Principal, audit, authenticate
 from collector.queries import QueryError
+from collector.scopes import FILTERS
+from collector.scopes import MAX_VALUE as MAX_FILTER
 from collector.sessions import Session
 from collector.settings import Settings
 from collector.users import verify_user
@@ -84,7 +86,7 @@ class Dashboard:
 
     async def login_form(self, request: Request, error: str = "", status: int = 200) -> Response:
         nonce = secrets.token_urlsafe(24)
-        next_url = _safe_next(request.query_params.get("next"))
+        next_url = sessions.safe_next(request.query_params.get("next"))
         body = self._template(
             "login.html",
             csrf=nonce,
@@ -97,7 +99,7 @@ class Dashboard:
 
     async def login(self, request: Request) -> Response:
         form = await _form(request)
-        if form is None or not _same_origin(request):
+        if form is None or not sessions.same_origin(request):
             return JSONResponse(
                 {"error": "this form must be sent from the dashboard's own page", "field": "origin"}, 403
             )
@@ -110,7 +112,7 @@ class Dashboard:
         if principal is None:
             return await self.login_form(request, "That did not work: check the name, password or token.", 401)
         secret = await anyio.to_thread.run_sync(self._start, principal, kind)
-        response = RedirectResponse(_safe_next(form.get("next")), 303, headers={"Cache-Control": "no-store"})
+        response = RedirectResponse(sessions.safe_next(form.get("next")), 303, headers={"Cache-Control": "no-store"})
         self._cookie(request, response, sessions.COOKIE, secret, max_age=int(sessions.LIFETIME.total_seconds()))
         response.delete_cookie(sessions.LOGIN_COOKIE, path="/dashboard/login")
         return response
@@ -120,7 +122,7 @@ class Dashboard:
         session = await self._session(request)
         if (
             form is None
-            or not _same_origin(request)
+            or not sessions.same_origin(request)
             or session is None
             or not sessions.same(form.get("csrf"), session.csrf)
         ):
@@ -286,18 +288,111 @@ async def _form(request: Request) -> dict[str, str] | None:
         return None
 
 
-def _same_origin(request: Request) -> bool:
-    """A POST from our own page: Sec-Fetch-Site and Origin (when the browser sends them) name this origin."""
-    if request.headers.get("sec-fetch-site") not in (None, "same-origin"):
-        return False
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    return urlsplit(origin).netloc == request.headers.get("host", "")
+def _op(summary: str, op_id: str, responses: dict[str, Any], parameters: list[Any] | None = None) -> dict[str, Any]:
+    """One operation of the dashboard: cookie-authenticated (no bearer token), so `security` is empty."""
+    op: dict[str, Any] = {"summary": summary, "operationId": op_id, "tags": ["dashboard"], "security": []}
+    if parameters:
+        op["parameters"] = parameters
+    op["responses"] = responses
+    return op
 
 
-def _safe_next(value: str | None) -> str:
-    """Only a path of the dashboard itself: never another host (no open redirect)."""
-    if value and (value == "/dashboard" or value.startswith("/dashboard?")) and "\\" not in value:
-        return value
-    return "/dashboard"
+def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"} | schema,
+    }
+
+
+_HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}
+_JSON_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_REPORT_PARAMS = [
+    _query("site", "A registered site the session may see"),
+    _query("period", "today, 7d, 30d (default), 90d or custom", enum=["today", "7d", "30d", "90d", "custom"]),
+    _query("from", "First day of a custom period, YYYY-MM-DD", format="date"),
+    _query("to", "Last day of a custom period, YYYY-MM-DD", format="date"),
+    _query("compare", "0 leaves out the previous period", enum=["0", "1"]),
+    *(_query(name, f"Filter: {what}", maxLength=MAX_FILTER) for name, what in FILTERS.items()),
+]
+OPENAPI_PATHS: dict[str, Any] = {
+    "/dashboard": {
+        "get": _op(
+            "The dashboard page (HTML); without a session, a redirect to the login",
+            "dashboard",
+            {"200": {"description": "The page"} | _HTML, "303": {"description": "Log in first"}},
+        )
+    },
+    "/dashboard/login": {
+        "get": _op("The login form (HTML)", "dashboardLoginForm", {"200": {"description": "The form"} | _HTML}),
+        "post": _op(
+            "Log in with a user name and password or an API token (form fields; CSRF value required)",
+            "dashboardLogin",
+            {
+                "303": {"description": "Logged in: a session cookie, and a redirect to the dashboard"},
+                "400": {"description": "A field is missing (the form again)"} | _HTML,
+                "401": {"description": "Wrong name, password or token (the form again)"} | _HTML,
+                "403": {
+                    "description": "Not sent from the collector's own login form",
+                    "content": _HTML["content"] | _JSON_ERROR["content"],
+                },
+            },
+        ),
+    },
+    "/dashboard/logout": {
+        "post": _op(
+            "End the session (form field csrf)",
+            "dashboardLogout",
+            {
+                "303": {"description": "Logged out"},
+                "403": {"description": "No session or a wrong CSRF token"} | _JSON_ERROR,
+            },
+        )
+    },
+    "/dashboard/static/{name}": {
+        "get": _op(
+            "The page's script, style sheet and icon",
+            "dashboardStatic",
+            {
+                "200": {
+                    "description": "The file",
+                    "content": {t.split(";")[0]: {"schema": {"type": "string"}} for t in TYPES.values()},
+                },
+                "304": {"description": "Not modified (If-None-Match)"},
+                "404": {"description": "No such file"} | _JSON_ERROR,
+            },
+            [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+        )
+    },
+    "/dashboard/api/report": {
+        "get": _op(
+            "Every panel of the dashboard for a site, period and filters (session cookie)",
+            "dashboardReport",
+            {
+                "200": {
+                    "description": "Panels as {columns, rows}, server times in ms",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "400": {"description": "A bad parameter; field names it"} | _JSON_ERROR,
+                "401": {"description": "No session"} | _JSON_ERROR,
+                "403": {"description": "The session may not see this site"} | _JSON_ERROR,
+            },
+            _REPORT_PARAMS,
+        )
+    },
+    "/dashboard/api/live": {
+        "get": _op(
+            "Visitors, page views and events of the last 5 minutes (session cookie)",
+            "dashboardLive",
+            {
+                "200": {"description": "Counts", "content": {"application/json": {"schema": {"type": "object"}}}},
+                "400": {"description": "The site is not registered"} | _JSON_ERROR,
+                "401": {"description": "No session"} | _JSON_ERROR,
+                "403": {"description": "The session may not see this site"} | _JSON_ERROR,
+            },
+            _REPORT_PARAMS[:1],
+        )
+    },
+}

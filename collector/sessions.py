@@ -12,8 +12,10 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import duckdb
+from starlette.requests import Request
 
 from collector.auth import Principal
 
@@ -98,3 +100,20 @@ def end(con: duckdb.DuckDBPyConnection, secret: str | None) -> None:
 
 def same(a: str | None, b: str | None) -> bool:
     return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
+
+
+def same_origin(request: Request) -> bool:
+    """A POST from our own page: Sec-Fetch-Site and Origin (when the browser sends them) name this origin."""
+    if request.headers.get("sec-fetch-site") not in (None, "same-origin"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path of the dashboard itself: never another host (no open redirect)."""
+    if value and (value == "/dashboard" or value.startswith("/dashboard?")) and "\\" not in value:
+        return value
+    return "/dashboard"

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from collector import auth, sessions, store, users
+from collector import auth, dashboard, scopes, sessions, store, users
 from collector.cli import main
 from collector.runtime import open_runtime
 from tests.conftest import LiveServer, make_settings
@@ -311,3 +311,13 @@ def test_user_add_reads_the_password_from_stdin_and_stores_only_an_argon2id_hash
         runtime.close()
     assert main(["user", "remove", "bea", *base]) == 0
     assert main(["user", "remove", "bea", *base]) == 2
+
+
+def test_every_dashboard_route_is_described_for_the_openapi_document(tmp_path: Path) -> None:
+    described = dashboard.OPENAPI_PATHS
+    for route in dashboard.Dashboard(make_settings(tmp_path), lambda: None).routes():
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            operation = described[route.path][method.lower()]
+            assert operation["security"] == [] and operation["responses"], f"{method} {route.path}"
+    filters = {p["name"] for p in described["/dashboard/api/report"]["get"]["parameters"]}
+    assert set(scopes.FILTERS) <= filters
