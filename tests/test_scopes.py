@@ -14,9 +14,9 @@ from tests.querydata import SITE, insert_events, insert_extras
 from tests.test_queries import PERIOD, with_k
 
 
-@pytest.fixture
-def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    db = open_database(tmp_path / "fixture.duckdb", None)
+@pytest.fixture(scope="module")
+def con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
+    db = open_database(tmp_path_factory.mktemp("scopes") / "fixture.duckdb", None)
     migrate(db)
     insert_events(db)
     insert_extras(db)
@@ -115,7 +115,10 @@ def test_live_counts_the_last_minutes_only(con: duckdb.DuckDBPyConnection, tmp_p
         "(uuid(), (now() AT TIME ZONE 'UTC') - INTERVAL 9 MINUTE, $site, 'pageview', '/', 44, false, false)",
         {"site": SITE},
     )
-    result = queries.run(con, with_k(tmp_path, 5), "live", {"site": SITE})
-    assert result.columns[:3] == ["visitors", "pageviews", "events"]
-    assert result.rows[0][:3] == [2, 2, 3]
-    assert queries.run(con, with_k(tmp_path, 5), "live", {"site": SITE, "minutes": "10"}).rows[0][:3] == [3, 3, 4]
+    try:
+        result = queries.run(con, with_k(tmp_path, 5), "live", {"site": SITE})
+        assert result.columns[:3] == ["visitors", "pageviews", "events"]
+        assert result.rows[0][:3] == [2, 2, 3]
+        assert queries.run(con, with_k(tmp_path, 5), "live", {"site": SITE, "minutes": "10"}).rows[0][:3] == [3, 3, 4]
+    finally:
+        con.execute("DELETE FROM events WHERE visitor IN (42, 43, 44)")
