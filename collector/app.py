@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import anyio.to_thread
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collector import store
+from collector.accesslog import AccessLog
 from collector.admin import AdminServer
 from collector.dashboard import Dashboard
 from collector.devices import Detector
@@ -21,10 +23,14 @@ from collector.devices import warm as warm_devices
 from collector.ingest import Ingest
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
+from collector.privacy_api import PrivacyAPI
 from collector.profiles import update_profiles
 from collector.queryapi import query_endpoint
+from collector.retention import purge_daily
+from collector.rights import scrubbed_hook
 from collector.rollups import refresh_daily_counts
 from collector.runtime import Runtime, open_journal, open_runtime
+from collector.scrub import ScrubCounts
 from collector.segments_api import SegmentsAPI
 from collector.settings import Settings, load_settings
 from collector.snippet import load_snippet
@@ -42,6 +48,7 @@ class Live:
     ingest: Ingest | None = None
     devices: Detector | None = None
     segments: SegmentsAPI | None = None
+    privacy: PrivacyAPI | None = None
 
 
 # Something that runs beside the server while it is up (the scale-out loader): entered after start-up.
@@ -66,9 +73,12 @@ def create_app(
         devices = Detector()
         # Loading every device rule takes seconds; pay it before serving rather than on the first requests.
         await anyio.to_thread.run_sync(warm_devices)
+        scrubbed = ScrubCounts()
         journal, sealer = open_journal(settings), Sealer(rt.database_key)
-        writer = Writer(rt.con, journal, sealer, settings.writer_batch_events, hooks=[update_profiles])
-        pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, detector or devices.detect)
+        writer = Writer(
+            rt.con, journal, sealer, settings.writer_batch_events, hooks=[update_profiles, scrubbed_hook(scrubbed)]
+        )
+        pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, detector or devices.detect, scrubbed)
         ingest = Ingest(settings, pipeline, writer)
         segments = SegmentsAPI(settings, rt.con, rt.keys.pepper, sync=writer.sync)
         writer.start()
@@ -77,7 +87,9 @@ def create_app(
         await segments.start()
         live.segments = segments
         maintenance = asyncio.create_task(_maintain(rt))
+        purging = asyncio.create_task(purge_daily(rt.con, settings))
         live.runtime, live.writer, live.ingest, live.devices = rt, writer, ingest, devices
+        live.privacy = PrivacyAPI(settings, rt.con, rt.keys.pepper, writer.sync, segments.forget)
         app.state.live = live
         log.info("collector ready", extra={"sites": [s.domain for s in settings.sites]})
         try:
@@ -86,9 +98,10 @@ def create_app(
                     await stack.enter_async_context(service(live))
                 yield
         finally:
-            maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await maintenance
+            for task in (maintenance, purging):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await segments.close()
             await admin.close()
             writer.close()
@@ -136,6 +149,14 @@ def create_app(
     async def script(request: Request) -> Response:
         return snippet_response(request, snippet)
 
+    def privacy(name: str) -> Callable[[Request], Awaitable[Response]]:
+        async def handle(request: Request) -> Response:
+            assert live.privacy is not None
+            handler: Callable[[Request], Awaitable[Response]] = getattr(live.privacy, name)
+            return await handler(request)
+
+        return handle
+
     dashboard = Dashboard(settings, lambda: live.runtime.con if live.runtime else None)
     routes = [
         Route("/", index, methods=["GET"]),
@@ -148,8 +169,15 @@ def create_app(
         Route("/api/segments/context", segments_context, methods=["POST"]),
         Route("/api/query/{name}", query, methods=["GET"]),
         *dashboard.routes(),
+        Route("/api/identify", privacy("identify"), methods=["POST"]),
+        Route("/api/privacy/erase", privacy("erase"), methods=["POST"]),
+        Route("/api/privacy/export", privacy("export"), methods=["POST"]),
+        Route("/api/privacy/erase", privacy("preflight"), methods=["OPTIONS"]),
+        Route("/api/privacy/export", privacy("preflight"), methods=["OPTIONS"]),
+        Route("/api/csp-report", privacy("csp_report"), methods=["POST"]),
+        Route("/api/csp-report", privacy("preflight"), methods=["OPTIONS"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(AccessLog)])
 
 
 async def _maintain(rt: Runtime) -> None:

@@ -14,6 +14,7 @@ from collector import admin, formats
 from collector.journal import Journal
 from collector.keys import KeyFileError, load_keys
 from collector.ops import OpError, run_op
+from collector.privacy_cli import add_commands as add_privacy_commands
 from collector.queries import installed_queries
 from collector.settings import ConfigError, Settings, load_settings
 from collector.store import StoreError, migrate, open_database
@@ -249,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     segments.add_argument("--only", action="append", help="refresh only this definition (repeatable)")
     segments.add_argument("--json", action="store_true", help="print JSON")
     segments.set_defaults(handler=_segments)
+
+    add_privacy_commands(sub, _common, run_anywhere)
     return parser
 
 

@@ -71,4 +71,5 @@ class Event(NamedTuple):
     os_version: str | None = None
     browser_name: str | None = None
     browser_version: str | None = None
+    scrubbed: tuple[tuple[str, str], ...] = ()  # (kind, field) per identifier scrubbed or click id stripped
     dropped: DropReason | None = None

@@ -54,4 +54,4 @@ def status(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, A
 
 
 # Modules that register operations (imported last: they import `op` from here).
-from collector import export, queries, segments, users  # noqa: E402, F401
+from collector import export, privacy_ops, queries, segments, users  # noqa: E402, F401

@@ -12,6 +12,7 @@ from datetime import date
 
 from collector.devices import Device, detect, hints_from_snippet
 from collector.events import DropReason, Event
+from collector.scrub import ScrubCounts, make_count_scrubbed, put_scrubbed, strip_click_ids
 from collector.settings import Settings
 from collector.urls import BadURL, referrer_host, split_page_url
 from collector.visitor import consented_visitor, daily_visitor
@@ -112,14 +113,23 @@ class Pipeline:
         return event
 
 
-def build_pipeline(settings: Settings, pepper: bytes, salt_for: SaltFor, detector: Detect = detect) -> Pipeline:
-    return Pipeline(
-        [
-            ("drop_automation", drop_automation),
-            ("drop_prefetch", drop_prefetch),
-            ("put_privacy", make_put_privacy(settings)),
-            ("put_device", make_put_device(detector)),
-            ("put_url", put_url),
-            ("put_visitor_hash", make_put_visitor_hash(pepper, salt_for)),
-        ]
-    )
+def build_pipeline(
+    settings: Settings,
+    pepper: bytes,
+    salt_for: SaltFor,
+    detector: Detect = detect,
+    scrubbed: ScrubCounts | None = None,
+) -> Pipeline:
+    steps: list[tuple[str, Step]] = [
+        ("drop_automation", drop_automation),
+        ("drop_prefetch", drop_prefetch),
+        ("put_privacy", make_put_privacy(settings)),
+        ("put_device", make_put_device(detector)),
+        ("strip_click_ids", strip_click_ids),
+        ("put_url", put_url),
+        ("put_scrubbed", put_scrubbed),
+        ("put_visitor_hash", make_put_visitor_hash(pepper, salt_for)),
+    ]
+    if scrubbed is not None:
+        steps.append(("count_scrubbed", make_count_scrubbed(scrubbed)))
+    return Pipeline(steps)

@@ -25,6 +25,21 @@ class Site:
 
 
 @dataclass(frozen=True, slots=True)
+class Retention:
+    """Days each kind of row is kept; anonymous aggregates (daily_counts, drops, scrubbed, ...) are not purged."""
+
+    events_days: int = 395
+    profiles_days: int = 395
+    requests_days: int = 1095
+
+
+@dataclass(frozen=True, slots=True)
+class Privacy:
+    default_country_code: str | None = None  # for national phone numbers given to /api/identify, e.g. "84"
+    request_due_days: int = 15
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
@@ -39,6 +54,8 @@ class Settings:
     sink: str = ""  # "" = the embedded DuckDB; "nats://host:4222[,...]" = an ingest-only node (docs/scale-out.md)
     stream_replicas: int = 3
     sites: tuple[Site, ...] = field(default_factory=tuple)
+    retention: Retention = field(default_factory=Retention)
+    privacy: Privacy = field(default_factory=Privacy)
     config_file: Path | None = None
 
     @property
@@ -118,13 +135,15 @@ def _find_config(config_file: str | Path | None, env: dict[str, str]) -> Path | 
 
 def _build(raw: dict[str, Any], path: Path | None) -> Settings:
     where = f"config file {path}" if path else "settings"
-    unknown = sorted(set(raw) - set(_ENV_KEYS) - {"sites"})
+    unknown = sorted(set(raw) - set(_ENV_KEYS) - {"sites", *_SECTIONS})
     if unknown:
         raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}")
     values: dict[str, Any] = {"config_file": path}
     for key in _ENV_KEYS:
         if key in raw:
             values[key] = _coerce(key, raw[key], where)
+    values["retention"] = _section(Retention, raw.get("retention"), "retention", where)
+    values["privacy"] = _section(Privacy, raw.get("privacy"), "privacy", where)
     settings = Settings(**values)
     sites = raw.get("sites")
     sites_tuple: tuple[Site, ...]
@@ -138,6 +157,33 @@ def _build(raw: dict[str, Any], path: Path | None) -> Settings:
         if len(set(domains)) != len(domains):
             raise ConfigError(f"{where}: a site domain is registered twice")
     return replace(settings, sites=sites_tuple)
+
+
+_SECTIONS = ("retention", "privacy")
+
+
+def _section(cls: Any, table: Any, name: str, where: str) -> Any:
+    """A [retention] or [privacy] table: known keys only, positive integer days, digits for a calling code."""
+    if table is None:
+        return cls()
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [{name}] must be a table")
+    known = set(cls.__dataclass_fields__)
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"{where}: [{name}] unknown key(s) {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key == "default_country_code":
+            text = str(value).lstrip("+")
+            if not (text.isdigit() and 1 <= len(text) <= 3):
+                raise ConfigError(f'{where}: [{name}] {key} must be a calling code such as "84"')
+            values[key] = text
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{where}: [{name}] {key} must be a positive whole number of days")
+        else:
+            values[key] = value
+    return cls(**values)
 
 
 def _demo_site(port: int) -> Site:
