@@ -54,6 +54,7 @@ class Dashboard:
         self.settings = settings
         self._connection = connection  # a callable giving the live DuckDB connection (None before start-up)
         self.assets = {p.name: _asset(p.name) for p in STATIC.iterdir() if p.suffix in TYPES}
+        self.throttle = sessions.Throttle()
 
     def routes(self) -> list[Route]:
         return [
@@ -108,9 +109,16 @@ class Dashboard:
         name, password, token = form.get("user", "").strip(), form.get("password", ""), form.get("token", "").strip()
         if not token and not (name and password):
             return await self.login_form(request, "Enter a user name and password, or an API token.", 400)
+        account = sessions.account_of(name, token)
+        if self.throttle.blocked(account):
+            response = await self.login_form(request, "Too many failed attempts; try again in 15 minutes.", 429)
+            response.headers["Retry-After"] = str(int(self.throttle.WINDOW.total_seconds()))
+            return response
         principal, kind = await anyio.to_thread.run_sync(self._check, name, password, token)
         if principal is None:
+            self.throttle.failed(account)
             return await self.login_form(request, "That did not work: check the name, password or token.", 401)
+        self.throttle.succeeded(account)
         secret = await anyio.to_thread.run_sync(self._start, principal, kind)
         response = RedirectResponse(sessions.safe_next(form.get("next")), 303, headers={"Cache-Control": "no-store"})
         self._cookie(request, response, sessions.COOKIE, secret, max_age=int(sessions.LIFETIME.total_seconds()))
@@ -334,6 +342,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "303": {"description": "Logged in: a session cookie, and a redirect to the dashboard"},
                 "400": {"description": "A field is missing (the form again)"} | _HTML,
                 "401": {"description": "Wrong name, password or token (the form again)"} | _HTML,
+                "429": {"description": "Too many failed attempts for this account (the form again)"} | _HTML,
                 "403": {
                     "description": "Not sent from the collector's own login form",
                     "content": _HTML["content"] | _JSON_ERROR["content"],

@@ -117,3 +117,45 @@ def safe_next(value: str | None) -> str:
     if value and (value == "/dashboard" or value.startswith("/dashboard?")) and "\\" not in value:
         return value
     return "/dashboard"
+
+
+class Throttle:
+    """Failed logins per account (a user name, or a token's id): after LIMIT in WINDOW, refuse until it passes.
+
+    Kept in memory and keyed by a hash, so a password typed into the name field is never held. It slows a
+    guesser on one account without an address (we keep none); argon2's cost slows them further.
+    """
+
+    LIMIT = 5
+    WINDOW = timedelta(minutes=15)
+
+    def __init__(self) -> None:
+        self._failures: dict[bytes, list[datetime]] = {}
+
+    def _recent(self, account: str, now: datetime) -> list[datetime]:
+        key = _hash(account)
+        times = [t for t in self._failures.get(key, []) if now - t < self.WINDOW]
+        if times:
+            self._failures[key] = times
+        else:
+            self._failures.pop(key, None)
+        return times
+
+    def blocked(self, account: str, now: datetime | None = None) -> bool:
+        return len(self._recent(account, now or _now())) >= self.LIMIT
+
+    def failed(self, account: str, now: datetime | None = None) -> None:
+        now = now or _now()
+        self._failures[_hash(account)] = [*self._recent(account, now), now]
+        if len(self._failures) > 100_000:  # bound memory under a spray of names
+            self._failures.clear()
+
+    def succeeded(self, account: str) -> None:
+        self._failures.pop(_hash(account), None)
+
+
+def account_of(name: str, token: str) -> str:
+    """What a login attempt is counted against: the token's id, or the user name."""
+    if token:
+        return "token:" + token.split("_")[1] if token.count("_") >= 2 else "token:?"
+    return "user:" + name

@@ -321,3 +321,27 @@ def test_every_dashboard_route_is_described_for_the_openapi_document(tmp_path: P
             assert operation["security"] == [] and operation["responses"], f"{method} {route.path}"
     filters = {p["name"] for p in described["/dashboard/api/report"]["get"]["parameters"]}
     assert set(scopes.FILTERS) <= filters
+
+
+def test_five_failed_logins_lock_that_account_for_a_while_but_not_others(app: Fixture) -> None:
+    def attempt(user: str, password: str) -> httpx.Response:
+        client = open_client(app.url)
+        csrf = login_form(client)
+        fields = {"csrf": csrf, "user": user, "password": password}
+        return client.post("/dashboard/login", data=fields, headers={"Origin": app.url})
+
+    for _ in range(sessions.Throttle.LIMIT):
+        assert attempt("olaf", "wrong password!").status_code == 401
+    locked = attempt("olaf", PASSWORD)
+    assert locked.status_code == 429 and locked.headers["retry-after"] == "900"
+    assert attempt("ann", PASSWORD).status_code == 303
+
+
+def test_the_throttle_forgets_failures_after_its_window() -> None:
+    throttle = sessions.Throttle()
+    start = datetime(2026, 11, 1, 12)
+    for i in range(sessions.Throttle.LIMIT):
+        throttle.failed("user:x", start + timedelta(minutes=i))
+    assert throttle.blocked("user:x", start + timedelta(minutes=5))
+    assert not throttle.blocked("user:x", start + sessions.Throttle.WINDOW + timedelta(minutes=5))
+    assert sessions.account_of("", "col_abc123_secret") == "token:abc123"
