@@ -59,8 +59,7 @@ class Dashboard:
     def routes(self) -> list[Route]:
         return [
             Route("/dashboard", self.page, methods=["GET"]),
-            Route("/dashboard/login", self.login_form, methods=["GET"]),
-            Route("/dashboard/login", self.login, methods=["POST"]),
+            Route("/dashboard/login", self.login_page, methods=["GET", "POST"]),
             Route("/dashboard/logout", self.logout, methods=["POST"]),
             Route("/dashboard/static/{name}", self.static, methods=["GET"]),
             Route("/dashboard/api/report", self.report_api, methods=["GET"]),
@@ -84,6 +83,10 @@ class Dashboard:
             sites="".join(f'<option value="{html.escape(s)}">{html.escape(s)}</option>' for s in sites),
         )
         return Response(body, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+
+    async def login_page(self, request: Request) -> Response:
+        # One route for both methods, so a 405 lists them both in Allow.
+        return await (self.login(request) if request.method == "POST" else self.login_form(request))
 
     async def login_form(self, request: Request, error: str = "", status: int = 200) -> Response:
         nonce = secrets.token_urlsafe(24)

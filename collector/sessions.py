@@ -103,13 +103,18 @@ def same(a: str | None, b: str | None) -> bool:
 
 
 def same_origin(request: Request) -> bool:
-    """A POST from our own page: Sec-Fetch-Site and Origin (when the browser sends them) name this origin."""
-    if request.headers.get("sec-fetch-site") not in (None, "same-origin"):
+    """A POST from our own page: Sec-Fetch-Site and Origin (when the browser sends them) name this origin.
+
+    Under `Referrer-Policy: no-referrer` a browser sends `Origin: null` even from our own page; then only
+    `Sec-Fetch-Site: same-origin` (which no page's script can set) vouches for it.
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site not in (None, "same-origin"):
         return False
     origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    return urlsplit(origin).netloc == request.headers.get("host", "")
+    if origin == "null":
+        return fetch_site == "same-origin"
+    return origin is None or urlsplit(origin).netloc == request.headers.get("host", "")
 
 
 def safe_next(value: str | None) -> str:

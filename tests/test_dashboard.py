@@ -345,3 +345,12 @@ def test_the_throttle_forgets_failures_after_its_window() -> None:
     assert throttle.blocked("user:x", start + timedelta(minutes=5))
     assert not throttle.blocked("user:x", start + sessions.Throttle.WINDOW + timedelta(minutes=5))
     assert sessions.account_of("", "col_abc123_secret") == "token:abc123"
+
+
+def test_an_origin_of_null_counts_only_with_sec_fetch_site_same_origin(app: Fixture) -> None:
+    # What Chromium sends for a form POST from a page under Referrer-Policy: no-referrer.
+    client = open_client(app.url)
+    fields = {"csrf": login_form(client), "user": "ann", "password": PASSWORD}
+    assert client.post("/dashboard/login", data=fields, headers={"Origin": "null"}).status_code == 403
+    same = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+    assert client.post("/dashboard/login", data=fields, headers=same).status_code == 303
