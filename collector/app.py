@@ -14,18 +14,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from collector import store
+from collector import metrics, openapi, store
+from collector.access import Access, auth_error_response, require
 from collector.accesslog import AccessLog
 from collector.admin import AdminServer
+from collector.auth import AuthError
 from collector.dashboard import Dashboard
 from collector.devices import Detector
 from collector.devices import warm as warm_devices
+from collector.headers import SecurityHeadersMiddleware
 from collector.ingest import Ingest
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
 from collector.privacy_api import PrivacyAPI
 from collector.profiles import update_profiles
 from collector.queryapi import query_endpoint
+from collector.ratelimit import RateLimits
 from collector.retention import purge_daily
 from collector.rights import scrubbed_hook
 from collector.rollups import refresh_daily_counts
@@ -46,6 +50,7 @@ class Live:
     runtime: Runtime | None = None
     writer: Writer | None = None
     ingest: Ingest | None = None
+    access: Access | None = None
     devices: Detector | None = None
     segments: SegmentsAPI | None = None
     privacy: PrivacyAPI | None = None
@@ -79,7 +84,8 @@ def create_app(
             rt.con, journal, sealer, settings.writer_batch_events, hooks=[update_profiles, scrubbed_hook(scrubbed)]
         )
         pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, detector or devices.detect, scrubbed)
-        ingest = Ingest(settings, pipeline, writer)
+        ingest = Ingest(settings, pipeline, writer, RateLimits(settings))
+        access = Access(rt.con)
         segments = SegmentsAPI(settings, rt.con, rt.keys.pepper, sync=writer.sync)
         writer.start()
         admin = AdminServer(settings, rt.con, writer.sync)
@@ -90,7 +96,9 @@ def create_app(
         purging = asyncio.create_task(purge_daily(rt.con, settings))
         live.runtime, live.writer, live.ingest, live.devices = rt, writer, ingest, devices
         live.privacy = PrivacyAPI(settings, rt.con, rt.keys.pepper, writer.sync, segments.forget)
+        live.access = access
         app.state.live = live
+        app.state.access = access
         log.info("collector ready", extra={"sites": [s.domain for s in settings.sites]})
         try:
             async with contextlib.AsyncExitStack() as stack:
@@ -106,6 +114,7 @@ def create_app(
             await admin.close()
             writer.close()
             _run_maintenance(rt)
+            access.close()
             rt.close()
             log.info("collector stopped", extra={"events": writer.stats.events})
 
@@ -149,6 +158,17 @@ def create_app(
     async def script(request: Request) -> Response:
         return snippet_response(request, snippet)
 
+    async def metrics_text(request: Request) -> Response:
+        await require(request, "admin")
+        return Response(
+            metrics.render(live.ingest, live.writer, live.access, live.devices), media_type=metrics.CONTENT_TYPE
+        )
+
+    api_document = openapi.document(settings)
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(api_document)
+
     def privacy(name: str) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
             assert live.privacy is not None
@@ -169,6 +189,8 @@ def create_app(
         Route("/api/segments/context", segments_context, methods=["POST"]),
         Route("/api/query/{name}", query, methods=["GET"]),
         *dashboard.routes(),
+        Route("/metrics", metrics_text, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/api/identify", privacy("identify"), methods=["POST"]),
         Route("/api/privacy/erase", privacy("erase"), methods=["POST"]),
         Route("/api/privacy/export", privacy("export"), methods=["POST"]),
@@ -177,7 +199,12 @@ def create_app(
         Route("/api/csp-report", privacy("csp_report"), methods=["POST"]),
         Route("/api/csp-report", privacy("preflight"), methods=["OPTIONS"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(AccessLog)])
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(AccessLog), Middleware(SecurityHeadersMiddleware)],
+        exception_handlers={AuthError: auth_error_response},
+    )
 
 
 async def _maintain(rt: Runtime) -> None:

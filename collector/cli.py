@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from collector import admin, formats
+from collector import admin, formats, tokens
 from collector.journal import Journal
 from collector.keys import KeyFileError, load_keys
 from collector.ops import OpError, run_op
@@ -252,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     segments.set_defaults(handler=_segments)
 
     add_privacy_commands(sub, _common, run_anywhere)
+    tokens.add_commands(sub, _common, run_anywhere)
     return parser
 
 

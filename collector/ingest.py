@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from datetime import UTC, datetime
 
 from starlette.requests import Request as HTTPRequest
@@ -14,6 +15,7 @@ from collector.clientip import client_ip, parse_proxies
 from collector.events import Event, Request
 from collector.parsing import ParseError, build_event, check_content_type, parse_body
 from collector.pipeline import Pipeline
+from collector.ratelimit import RateLimits
 from collector.settings import Settings
 from collector.writer import Sink, WriteFailed
 
@@ -32,10 +34,11 @@ BODY_TIMEOUT_SECONDS = 10.0
 
 
 class Ingest:
-    def __init__(self, settings: Settings, pipeline: Pipeline, sink: Sink) -> None:
+    def __init__(self, settings: Settings, pipeline: Pipeline, sink: Sink, limits: RateLimits | None = None) -> None:
         self.settings = settings
         self.pipeline = pipeline
         self.sink = sink
+        self.limits = limits
         self.proxies = parse_proxies(settings.trusted_proxies)
         self.all_origins = frozenset(o for s in settings.sites for o in s.origins)
         self.accepted = 0
@@ -57,12 +60,25 @@ class Ingest:
         return Response(status_code=204, headers=headers)
 
     async def __call__(self, request: HTTPRequest) -> Response:
-        origin = request.headers.get("origin")
+        headers = request.headers
+        origin = headers.get("origin")
         cors = self.cors_headers(origin)
+        ip = client_ip(
+            request.client.host if request.client else None,
+            headers.get("x-forwarded-for"),
+            self.proxies,
+            headers.get("forwarded"),
+        )
+        if self.limits is not None and (wait := self.limits.check_client(ip, headers.get("user-agent", ""))):
+            return too_many("this client sends too many events", wait, cors)
         try:
-            events = await self._parse(request, origin)
+            events = await self._parse(request, origin, ip)
         except ParseError as exc:
             return JSONResponse(exc.as_json(), exc.status, headers=cors)
+        if self.limits is not None:
+            for site, count in Counter(e.site for e in events).items():
+                if wait := self.limits.check_site(site, count):
+                    return too_many(f"site {site} receives too many events", wait, cors)
         kept: list[Event] = []
         for event in events:
             event = self.pipeline.run(event)
@@ -83,7 +99,7 @@ class Ingest:
             self.accepted += len(kept)
         return Response(status_code=202, headers=cors)
 
-    async def _parse(self, request: HTTPRequest, origin: str | None) -> list[Event]:
+    async def _parse(self, request: HTTPRequest, origin: str | None, ip: str) -> list[Event]:
         if origin is None or origin not in self.all_origins:
             raise ParseError("origin is not registered for any site", "origin", status=403)
         length = request.headers.get("content-length")
@@ -94,7 +110,7 @@ class Ingest:
         raws = parse_body(body, self.settings.max_batch_events)
         headers = request.headers
         ctx = Request(
-            ip=client_ip(request.client.host if request.client else None, headers.get("x-forwarded-for"), self.proxies),
+            ip=ip,
             user_agent=headers.get("user-agent", ""),
             hints={h: v for h in HINT_HEADERS if (v := headers.get(h)) is not None},
             gpc=headers.get("sec-gpc") == "1" or headers.get("dnt") == "1",
@@ -125,3 +141,8 @@ class Ingest:
         except TimeoutError:
             raise ParseError("body took too long to arrive", "body", status=408) from None
         return b"".join(chunks)
+
+
+def too_many(message: str, wait: int, headers: dict[str, str]) -> Response:
+    body = {"error": f"{message}; retry after {wait} s", "field": None}
+    return JSONResponse(body, 429, headers=headers | {"Retry-After": str(wait)})

@@ -53,5 +53,5 @@ def status(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, A
     }
 
 
-# Modules that register operations (imported last: they import `op` from here).
-from collector import export, privacy_ops, queries, segments, users  # noqa: E402, F401
+# Modules that register operations (imported last: they import `op` and `OpError` from here).
+from collector import export, privacy_ops, queries, segments, tokens, users  # noqa: E402, F401

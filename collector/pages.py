@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from collector.snippet import CACHE_CONTROL, Snippet, etag_matches
 
-DEMO_CSP = "default-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; style-src 'unsafe-inline'"
+_STYLE = "body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}"
+_STYLE_HASH = "sha256-" + base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+DEMO_CSP = (
+    f"default-src 'none'; script-src 'self'; connect-src 'self'; style-src '{_STYLE_HASH}'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'"
+)
 _DEMO = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>collector demo</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}</style>
+<style>{style}</style>
 </head>
 <body>
 <h1>collector is running</h1>
@@ -31,7 +39,7 @@ Run <code>collector status</code> to see it counted.</p>
 def demo_page(request: Request, site: str) -> HTMLResponse:
     host = request.headers.get("host", "127.0.0.1:8000").replace("<", "").replace(">", "").replace('"', "")
     return HTMLResponse(
-        _DEMO.replace("{site}", site).replace("{host}", host),
+        _DEMO.replace("{style}", _STYLE).replace("{site}", site).replace("{host}", host),
         headers={"Content-Security-Policy": DEMO_CSP, "Cache-Control": "no-store"},
     )
 

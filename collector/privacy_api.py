@@ -316,3 +316,100 @@ async def _read(request: Request, limit: int) -> bytes:
     if not body.strip():
         raise HTTPError(400, "request body is empty", "body")
     return body
+
+
+def _privacy_op(
+    summary: str,
+    op_id: str,
+    security: list[Any],
+    ok: dict[str, Any],
+    body: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+    ok_status: str = "200",
+) -> dict[str, Any]:
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    codes = {
+        "400": "Bad request",
+        "401": "No valid token",
+        "403": "Not allowed (scope, site or origin)",
+        "408": "Body too slow",
+        "413": "Body too large",
+        "415": "Wrong content type",
+        "429": "Too many requests",
+        "503": "Not completed; retry later",
+    }
+    responses: dict[str, Any] = {ok_status: ok} | {c: {"description": d, **error} for c, d in codes.items()}
+    return {
+        "summary": summary,
+        "operationId": op_id,
+        "tags": ["privacy"],
+        "security": security,
+        "requestBody": {"required": True, "content": body},
+        "responses": responses,
+    } | (extra or {})
+
+
+def _preflight(op_id: str) -> dict[str, Any]:
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {
+        "summary": "CORS preflight for registered origins",
+        "operationId": op_id,
+        "tags": ["privacy"],
+        "security": [],
+        "parameters": [{"name": "Origin", "in": "header", "schema": {"type": "string"}}],
+        "responses": {
+            "204": {"description": "The origin may call"},
+            "403": {"description": "The origin is not registered", **error},
+        },
+    }
+
+
+_SUBJECT = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "properties": {
+                "site": {"type": "string"},
+                "d": {"type": "string"},
+                "id": {"type": "string"},
+                "visitor_id": {"type": "string"},
+                "account": {"type": "string"},
+                "kind": {"type": "string"},
+            },
+        }
+    }
+}
+_JSON_OK = {"description": "Done", "content": {"application/json": {"schema": {"type": "object"}}}}
+# The browser calls erase/export with its consented id and no token; a site's backend with an `erase` token.
+_BROWSER_OR_TOKEN = [{}, {"bearer": ["erase"]}]
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/identify": {
+        "post": _privacy_op(
+            "Link a consented visitor id to an account (hashed)",
+            "identify",
+            [{"bearer": ["identify"]}],
+            _JSON_OK,
+            _SUBJECT,
+        )
+    },
+    "/api/privacy/erase": {
+        "post": _privacy_op("Erase one data subject's data", "erase", _BROWSER_OR_TOKEN, _JSON_OK, _SUBJECT),
+        "options": _preflight("erasePreflight"),
+    },
+    "/api/privacy/export": {
+        "post": _privacy_op("Export one data subject's data", "export", _BROWSER_OR_TOKEN, _JSON_OK, _SUBJECT),
+        "options": _preflight("exportPreflight"),
+    },
+    "/api/csp-report": {
+        "post": _privacy_op(
+            "Receive Content-Security-Policy violation reports (third-party trackers on a site)",
+            "cspReport",
+            [],
+            {"description": "Recorded"},
+            {t: {"schema": {}} for t in ("application/csp-report", "application/reports+json", "application/json")},
+            {"parameters": [{"name": "site", "in": "query", "schema": {"type": "string"}}]},
+            ok_status="204",
+        ),
+        "options": _preflight("cspReportPreflight"),
+    },
+}

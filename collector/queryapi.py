@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import anyio.to_thread
 import duckdb
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from collector import store
+from collector import scopes, store
 from collector.auth import AuthError, audit, authenticate, authorize
-from collector.queries import QueryError, Result, run
+from collector.queries import QueryError, Result, installed_queries, run
 from collector.settings import Settings
 
 log = logging.getLogger("collector.queryapi")
@@ -61,3 +62,70 @@ def _answer(
         return JSONResponse(result.as_json())
     finally:
         cursor.close()
+
+
+def openapi_paths(settings: Settings) -> dict[str, Any]:
+    names = sorted(installed_queries())
+    return {"/api/query/{name}": _described(names, [s.domain for s in settings.sites])}
+
+
+def _described(names: list[str], sites: list[str]) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": "Run a named query (queries/NAME.sql) for one site",
+            "description": "Which parameters a query takes depends on the query (`collector query --list`); "
+            "one it does not take, or from after to, is a 400. "
+            "Breakdowns fold groups smaller than the site's k-anonymity threshold.",
+            "operationId": "query",
+            "tags": ["queries"],
+            "security": [{"bearer": ["stats:read"]}],
+            "parameters": [
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": names}},
+                {
+                    "name": "site",
+                    "in": "query",
+                    "required": len(sites) > 1,
+                    "schema": {"type": "string", "enum": sites},
+                    "description": "Registered site (optional when only one is registered)",
+                },
+                {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+                {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100000}},
+                *(_filter(name, what) for name, what in scopes.FILTERS.items()),
+            ],
+            "responses": {
+                "200": {
+                    "description": "The rows, with column names and types",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["query", "params", "columns", "types", "rows"],
+                                "properties": {
+                                    "query": {"type": "string"},
+                                    "params": {"type": "object"},
+                                    "columns": {"type": "array", "items": {"type": "string"}},
+                                    "types": {"type": "array", "items": {"type": "string"}},
+                                    "rows": {"type": "array", "items": {"type": "array"}},
+                                },
+                            }
+                        }
+                    },
+                },
+                "400": {"$ref": "#/components/responses/BadRequest"},
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": {"$ref": "#/components/responses/Forbidden"},
+                "404": {"$ref": "#/components/responses/NotFound"},
+            },
+        }
+    }
+
+
+def _filter(name: str, what: str) -> dict[str, Any]:
+    schema = {"type": "string", "minLength": 1, "maxLength": scopes.MAX_VALUE}
+    return {
+        "name": name,
+        "in": "query",
+        "description": f"Filter (queries of the rollups only): {what}",
+        "schema": schema,
+    }

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from collector.journal import Journal
-from collector.keys import Keys, load_keys
+from collector.keys import KeyFileError, Keys, load_keys
 from collector.salts import Salts
 from collector.settings import ConfigError, Settings
 from collector.store import migrate, open_database
@@ -39,14 +39,31 @@ def check_data_dir(path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"data directory {path} cannot be created: {exc.strerror}") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ConfigError(f"data directory {path} is not writable")
+    if not path.is_dir():
+        raise ConfigError(f"data directory {path} is not a directory")
+    # A real write, not os.access: root passes access checks even on a read-only file system.
+    probe = path / f".write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"data directory {path} is not writable: {exc.strerror}") from None
 
 
 def open_runtime(settings: Settings) -> Runtime:
     """Open the data directory for writing; raises ConfigError, KeyFileError or StoreError with a clear message."""
     check_data_dir(settings.data_dir)
-    keys = load_keys(settings.key_path)
+    database_exists = settings.database_path.exists()
+    try:
+        keys = load_keys(settings.key_path, create=not database_exists)
+    except KeyFileError:
+        if database_exists and not settings.key_path.exists():
+            raise KeyFileError(
+                f"key file {settings.key_path} is missing but database {settings.database_path} exists: "
+                "restore the key file (or set COLLECTOR_PEPPER and COLLECTOR_DATABASE_KEY); "
+                "a new key could not read the data"
+            ) from None
+        raise
     con = open_database(settings.database_path, keys.database_key if settings.encrypt else None)
     try:
         migrate(con)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -51,6 +52,10 @@ class Settings:
     encrypt: bool = True
     log_level: str = "info"
     trusted_proxies: tuple[str, ...] = ()
+    rate_limit_site_per_second: float = 2000.0
+    rate_limit_site_burst: int = 20000
+    rate_limit_client_per_second: float = 20.0
+    rate_limit_client_burst: int = 200
     sink: str = ""  # "" = the embedded DuckDB; "nats://host:4222[,...]" = an ingest-only node (docs/scale-out.md)
     stream_replicas: int = 3
     sites: tuple[Site, ...] = field(default_factory=tuple)
@@ -93,6 +98,10 @@ _ENV_KEYS = (
     "encrypt",
     "log_level",
     "trusted_proxies",
+    "rate_limit_site_per_second",
+    "rate_limit_site_burst",
+    "rate_limit_client_per_second",
+    "rate_limit_client_burst",
     "sink",
     "stream_replicas",
 )
@@ -145,6 +154,9 @@ def _build(raw: dict[str, Any], path: Path | None) -> Settings:
     values["retention"] = _section(Retention, raw.get("retention"), "retention", where)
     values["privacy"] = _section(Privacy, raw.get("privacy"), "privacy", where)
     settings = Settings(**values)
+    for kind in ("site", "client"):
+        if getattr(settings, f"rate_limit_{kind}_per_second") > 0 and getattr(settings, f"rate_limit_{kind}_burst") < 1:
+            raise ConfigError(f"{where}: rate_limit_{kind}_burst must be at least 1 when the limit is on")
     sites = raw.get("sites")
     sites_tuple: tuple[Site, ...]
     if sites is None:
@@ -197,11 +209,16 @@ def _demo_site(port: int) -> Site:
 def _coerce(key: str, value: Any, where: str) -> Any:
     try:
         numbers = ("port", "max_body_bytes", "max_batch_events", "writer_batch_events", "salt_grace_hours")
-        if key in (*numbers, "stream_replicas"):
+        if key in (*numbers, "stream_replicas", "rate_limit_site_burst", "rate_limit_client_burst"):
             number = int(value)
             if number < 0 or (key == "port" and number > 65535):
                 raise ValueError(value)
             return number
+        if key in ("rate_limit_site_per_second", "rate_limit_client_per_second"):
+            rate = float(value)
+            if not rate >= 0 or rate == float("inf"):
+                raise ValueError(value)
+            return rate
         if key == "encrypt":
             if isinstance(value, bool):
                 return value
@@ -213,7 +230,10 @@ def _coerce(key: str, value: Any, where: str) -> Any:
             return Path(str(value))
         if key == "trusted_proxies":
             items = value if isinstance(value, list) else str(value).split(",")
-            return tuple(str(i).strip() for i in items if str(i).strip())
+            proxies = tuple(str(i).strip() for i in items if str(i).strip())
+            for proxy in proxies:
+                ipaddress.ip_network(proxy, strict=False)
+            return proxies
         if key == "log_level":
             level = str(value).lower()
             if level not in ("debug", "info", "warning", "error"):

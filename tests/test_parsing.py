@@ -1,0 +1,118 @@
+"""Property tests of the event parser: whatever arrives, the answer is events or a documented 4xx."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collector.events import Event, Request
+from collector.parsing import ParseError, build_event, check_content_type, parse_body
+from tests.conftest import DESKTOP_UA, ORIGIN, SITE, LiveServer
+
+DOCUMENTED = {400, 403, 408, 413, 415, 429}
+REQUEST = Request(ip="203.0.113.9", user_agent=DESKTOP_UA, hints={}, gpc=False, prefetch=False)
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+KEYS = ["d", "n", "u", "r", "w", "h", "l", "tz", "ch", "id", "p", "wd", "gpc", "x"]
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
+json_values = st.recursive(
+    scalars,
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    max_leaves=12,
+)
+# Objects that look like events, so the field checks (not only the shape checks) are reached.
+plausible = st.fixed_dictionaries(
+    {},
+    optional={
+        "d": st.sampled_from([SITE, "EXAMPLE.COM ", "", "other.org"]) | json_values,
+        "u": st.sampled_from(["https://example.com/a?gclid=1", "ftp://x", "HTTP://", " "]) | json_values,
+        **{k: json_values for k in KEYS[2:]},
+        "p": st.dictionaries(st.text(max_size=70), scalars | st.text(min_size=250, max_size=260), max_size=32),
+        "ch": st.dictionaries(st.text(max_size=70), scalars, max_size=14) | json_values,
+    },
+)
+
+
+def parse(body: bytes) -> list[Event]:
+    """The whole parser, as ingest runs it: decode, then build each event."""
+    raws = parse_body(body, max_events=100)
+    batch = len(raws) > 1
+    return [build_event(raw, i if batch else None, REQUEST, NOW) for i, raw in enumerate(raws)]
+
+
+def check(body: bytes) -> None:
+    try:
+        events = parse(body)
+    except ParseError as exc:
+        assert exc.status in DOCUMENTED
+        answer: dict[str, Any] = exc.as_json()
+        assert isinstance(answer["error"], str) and answer["error"]
+        assert answer["field"] is None or isinstance(answer["field"], str)
+        orjson.dumps(answer)
+        return
+    for event in events:
+        assert event.site and event.url.lower().startswith(("http://", "https://"))
+        assert event.screen_w is None or 0 < event.screen_w <= 100_000
+        assert all(isinstance(v, str) for v in event.props.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_parse_or_fail_with_a_documented_status(body: bytes) -> None:
+    check(body)
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_values)
+def test_any_json_value_parses_or_fails_with_a_documented_status(value: Any) -> None:
+    check(orjson.dumps(value))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(plausible, st.lists(plausible, min_size=1, max_size=4)))
+def test_event_shaped_objects_parse_or_name_the_bad_field(value: Any) -> None:
+    try:
+        events = parse(orjson.dumps(value))
+    except ParseError as exc:
+        assert exc.status == 400
+        assert exc.field in {"body", *KEYS}
+        return
+    assert len(events) == (len(value) if isinstance(value, list) else 1)
+
+
+@given(st.text(max_size=60))
+def test_any_content_type_is_accepted_or_415(content_type: str) -> None:
+    try:
+        check_content_type(content_type)
+    except ParseError as exc:
+        assert exc.status == 415
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.binary(max_size=200), json_values.map(orjson.dumps), plausible.map(orjson.dumps)))
+def test_live_ingest_answers_2xx_or_a_documented_4xx(server: LiveServer, body: bytes) -> None:
+    r = httpx.post(
+        f"{server.url}/api/event",
+        content=body,
+        headers={"Origin": ORIGIN, "Content-Type": "text/plain", "User-Agent": DESKTOP_UA},
+    )
+    assert r.status_code == 202 or r.status_code in DOCUMENTED, r.text
+    if r.status_code != 202:
+        assert set(r.json()) <= {"error", "field", "index"}
+
+
+def test_floats_are_rounded_screen_sizes() -> None:
+    events = parse(orjson.dumps({"d": SITE, "u": "https://example.com/", "w": 390.6, "h": math.pi}))
+    assert (events[0].screen_w, events[0].screen_h) == (391, 3)
