@@ -14,9 +14,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from collector import store, users
+from collector import sessions, store, users
+from collector.auth import Principal
 from tests.conftest import DESKTOP_UA, ORIGIN, LiveServer, make_settings
-from tests.querydata import EVENTS, SITE, B, D, insert_events, insert_extras
+from tests.querydata import EVENTS, SITE, B, D, Row, insert_events, insert_extras
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -41,7 +42,7 @@ def _yesterday(hour: str) -> str:
 
 
 # Two visitors yesterday, so the last 7 days hold numbers of their own: B with two page views, D with one.
-RECENT = [
+RECENT: list[Row] = [
     (_yesterday("08:00"), 20, False, B, "pageview", "/", None, None, None),
     (_yesterday("08:05"), 20, False, B, "pageview", "/pricing", None, None, None),
     (_yesterday("09:00"), 21, False, D, "pageview", "/docs", None, None, None),
@@ -122,6 +123,20 @@ def log_in(tab: Tab, view: str = FIXTURE_VIEW) -> None:
     tab.ready()
 
 
+def open_view(tab: Tab, server: LiveServer, view: str = FIXTURE_VIEW) -> None:
+    """Open a view with a session made the way a login makes it (the first test logs in through the form)."""
+    assert server.live.runtime is not None
+    cur = store.cursor(server.live.runtime.con)
+    try:
+        secret, _ = sessions.create(cur, Principal("user:ann", "ann", frozenset({"stats:read"}), None), "user")
+    finally:
+        cur.close()
+    cookie = {"name": sessions.COOKIE, "value": secret, "domain": "127.0.0.1", "path": "/dashboard"}
+    tab.context.add_cookies([cookie])  # type: ignore[list-item]
+    tab.page.goto(tab.origin + view)
+    tab.ready()
+
+
 @pytest.fixture
 def tab(browser: Browser, server: LiveServer) -> Iterator[Tab]:
     tab = open_tab(browser, server, viewport={"width": 1280, "height": 900})
@@ -157,8 +172,8 @@ def test_after_login_every_panel_is_filled_with_the_fixture_numbers(tab: Tab) ->
     tab.assert_clean()
 
 
-def test_clicking_a_brand_filters_the_whole_page_and_the_url_keeps_it(tab: Tab) -> None:
-    log_in(tab)
+def test_clicking_a_brand_filters_the_whole_page_and_the_url_keeps_it(tab: Tab, server: LiveServer) -> None:
+    open_view(tab, server)
     tab.page.click('[data-panel="devices"] [data-tab="brand"]')
     assert tab.rows("devices") == ["Apple", "Dell", "Samsung", "(other)"]
     tab.page.click('[data-panel="devices"] button.row[data-value="Samsung"]')
@@ -179,8 +194,8 @@ def test_clicking_a_brand_filters_the_whole_page_and_the_url_keeps_it(tab: Tab) 
     tab.assert_clean()
 
 
-def test_switching_the_period_changes_the_numbers(tab: Tab) -> None:
-    log_in(tab)
+def test_switching_the_period_changes_the_numbers(tab: Tab, server: LiveServer) -> None:
+    open_view(tab, server)
     tab.page.click('#periods button[data-period="7d"]')
     tab.ready()
     assert "period=7d" in tab.page.url
@@ -193,7 +208,7 @@ def test_switching_the_period_changes_the_numbers(tab: Tab) -> None:
 
 
 def test_the_live_view_updates_after_new_events_arrive(tab: Tab, server: LiveServer) -> None:
-    log_in(tab)
+    open_view(tab, server)
     live = tab.page.locator("#live-count")
     expect(live).to_have_text("0")
     for ua in (DESKTOP_UA, PHONE_UA):
@@ -225,7 +240,7 @@ def test_desktop_and_phone_screenshots(browser: Browser, server: LiveServer, sch
     for layout, options in layouts.items():
         tab = open_tab(browser, server, color_scheme=scheme, **options)
         try:
-            log_in(tab)
+            open_view(tab, server)
             width = tab.page.evaluate("document.documentElement.scrollWidth")
             assert width <= options["viewport"]["width"], f"{layout} scrolls sideways"
             tab.page.screenshot(path=str(OUTPUT / f"{layout}-{scheme}.png"), full_page=True)
