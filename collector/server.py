@@ -37,6 +37,7 @@ def run_app(settings: Settings, app: Starlette) -> int:
         http="httptools",
         access_log=False,
         server_header=False,
+        proxy_headers=False,  # clientip.py trusts forwarding headers only from configured proxies
         log_config=None,
         timeout_graceful_shutdown=10,
     )
