@@ -19,6 +19,7 @@ from collector.access import Access, auth_error_response, require
 from collector.accesslog import AccessLog
 from collector.admin import AdminServer
 from collector.auth import AuthError
+from collector.dashboard import Dashboard
 from collector.devices import Detector
 from collector.devices import warm as warm_devices
 from collector.headers import SecurityHeadersMiddleware
@@ -176,6 +177,7 @@ def create_app(
 
         return handle
 
+    dashboard = Dashboard(settings, lambda: live.runtime.con if live.runtime else None)
     routes = [
         Route("/", index, methods=["GET"]),
         Route("/js/collector.js", script, methods=["GET"]),
@@ -186,6 +188,7 @@ def create_app(
         Route("/api/segments/lookup", segments_lookup, methods=["POST"]),
         Route("/api/segments/context", segments_context, methods=["POST"]),
         Route("/api/query/{name}", query, methods=["GET"]),
+        *dashboard.routes(),
         Route("/metrics", metrics_text, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/api/identify", privacy("identify"), methods=["POST"]),

@@ -64,15 +64,7 @@ attributes AS (
                 {'dimension': 'timezone', 'k1': timezone, 'k2': NULL, 'k3': NULL}
             ], recursive := true)
         FROM (
-            SELECT
-                *,
-                CASE
-                    WHEN screen_w IS NULL THEN NULL
-                    WHEN screen_w < 600 THEN 'phone'
-                    WHEN screen_w < 1024 THEN 'tablet'
-                    WHEN screen_w < 1440 THEN 'laptop'
-                    ELSE 'desktop'
-                END AS screen_class
+            SELECT *, screen_class(screen_w) AS screen_class
             FROM per_visitor
         )
     )

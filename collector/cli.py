@@ -127,6 +127,37 @@ def _snippet(settings: Settings, ns: argparse.Namespace) -> int:
     return 0
 
 
+def _user(settings: Settings, ns: argparse.Namespace) -> int:
+    from collector.users import check_password, hash_password
+
+    if ns.action == "list":
+        for user in run_anywhere(settings, "user_list", {}):
+            sites = ", ".join(user["sites"]) if user["sites"] else "all sites"
+            print(f"{user['name']:<24} {' '.join(user['scopes']):<18} {sites}")
+        return 0
+    if not ns.name:
+        raise OpError(f"collector user {ns.action} needs a NAME")
+    if ns.action == "remove":
+        run_anywhere(settings, "user_remove", {"name": ns.name})
+        print(f"removed user {ns.name} and ended their sessions")
+        return 0
+    if ns.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        import getpass
+
+        password = getpass.getpass(f"password for {ns.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise OpError("the two passwords differ")
+    if problem := check_password(password):
+        raise OpError(problem)
+    scopes = ["stats:read", "admin"] if ns.admin else ["stats:read"]
+    args = {"name": ns.name, "password_hash": hash_password(password), "scopes": scopes, "sites": ns.site}
+    run_anywhere(settings, "user_add", args)
+    print(f"user {ns.name} can log in at /dashboard ({', '.join(ns.site) if ns.site else 'all sites'})")
+    return 0
+
+
 def _segments(settings: Settings, ns: argparse.Namespace) -> int:
     args: dict[str, Any] = {"site": ns.site}
     if ns.action == "refresh":
@@ -202,6 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-integrity", action="store_true", help="leave out the SRI hash (the tag then survives snippet updates)"
     )
     snippet.set_defaults(handler=_snippet)
+
+    user = sub.add_parser("user", help="people who log in to /dashboard: add (or change), list, remove")
+    _common(user)
+    user.add_argument("action", choices=("add", "list", "remove"))
+    user.add_argument("name", nargs="?", help="the user's name")
+    user.add_argument("--site", action="append", help="a site the user may see (repeat; default: all sites)")
+    user.add_argument("--admin", action="store_true", help="also the admin scope")
+    user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    user.set_defaults(handler=_user)
 
     segments = sub.add_parser("segments", help="refresh segments or list their sizes")
     _common(segments)

@@ -32,6 +32,7 @@ SOURCES: tuple[str, ...] = (
     "collector.queryapi",
     "collector.segments_api",
     "collector.privacy_api",
+    "collector.dashboard",
 )
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
 

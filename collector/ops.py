@@ -54,4 +54,4 @@ def status(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, A
 
 
 # Modules that register operations (imported last: they import `op` and `OpError` from here).
-from collector import export, privacy_ops, queries, segments, tokens  # noqa: E402, F401
+from collector import export, privacy_ops, queries, segments, tokens, users  # noqa: E402, F401

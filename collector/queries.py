@@ -8,7 +8,8 @@ Header (the leading `--` lines of the file):
     -- param: limit INTEGER 100
 
 `site`, `from` and `to` are the standard period parameters (`to` defaults to today in UTC, `from` to 29
-days before `to`); `$k` is the site's k-anonymity setting, bound by us and never by the caller.
+days before `to`); `$k` is the site's k-anonymity setting, bound by us and never by the caller. A query
+that reads the rollups also takes the optional filters of collector/scopes.py (device_brand=Samsung, ...).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from uuid import UUID
 
 import duckdb
 
-from collector import breakdowns
+from collector import breakdowns, scopes
 from collector.ops import OpError, op
 from collector.resources import resource_dir
 from collector.settings import Settings
@@ -73,6 +74,11 @@ class Query:
     params: tuple[Param, ...]
     sql: str
     used: frozenset[str]
+
+    @property
+    def rollups(self) -> bool:
+        """Whether the query reads the daily rollups (and so can be filtered)."""
+        return "kanon_breakdown" in self.sql or "daily_breakdowns" in self.sql
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -192,6 +198,12 @@ def convert(param: Param, raw: str) -> Any:
 def bind(query: Query, settings: Settings, raw: Mapping[str, str | None], today: date | None = None) -> dict[str, Any]:
     """The values for the query's parameters, converted by declared type; QueryError names a bad one."""
     values = {k: v for k, v in raw.items() if v is not None and v != ""}
+    filters = {k: values.pop(k) for k in list(values) if k in scopes.FILTERS and not query.param(k)}
+    for name, value in filters.items():
+        if problem := scopes.check(name, value):
+            raise QueryError(problem, name)
+        if not query.rollups:
+            raise QueryError(f"{query.name} cannot be filtered", name)
     if unknown := sorted(set(values) - {p.name for p in query.params} - set(STANDARD)):
         raise QueryError(f"{query.name} has no parameter {unknown[0]!r}", unknown[0])
     site_name = values.get("site")
@@ -212,6 +224,8 @@ def bind(query: Query, settings: Settings, raw: Mapping[str, str | None], today:
     if (to - start).days >= MAX_DAYS:
         raise QueryError(f"the period is longer than {MAX_DAYS} days", "from")
     bound: dict[str, Any] = {"site": site.domain, "from": start, "to": to, "k": site.k_anonymity}
+    if filters:
+        bound["filters"] = filters
     for param in query.params:
         if param.name in STANDARD:
             continue
@@ -225,8 +239,24 @@ def bind(query: Query, settings: Settings, raw: Mapping[str, str | None], today:
 
 
 def execute(con: duckdb.DuckDBPyConnection, query: Query, bound: dict[str, Any]) -> Result:
-    """Run a bound query on up-to-date rollups; `con` must be writable (the rollups may need a rebuild)."""
-    breakdowns.refresh(con)
+    """Run a bound query on up-to-date rollups; `con` must be writable (the rollups may need a rebuild).
+
+    QueryError (field: the first filter) when fewer than k visitors match the filters.
+    """
+    if query.rollups:
+        breakdowns.refresh(con)
+    filters = bound.get("filters")
+    if not filters:
+        return fetch(con, query, bound)
+    try:
+        with scopes.scoped(con, bound["site"], bound["from"], bound["to"], filters, bound["k"]):
+            return fetch(con, query, bound)
+    except scopes.TooFew as exc:
+        raise QueryError(str(exc), next(iter(filters))) from None
+
+
+def fetch(con: duckdb.DuckDBPyConnection, query: Query, bound: dict[str, Any]) -> Result:
+    """Run a bound query as it is: no rollup refresh, no scope (the caller has done both)."""
     cursor = con.execute(query.sql, {k: v for k, v in bound.items() if k in query.used})
     description = cursor.description or []
     columns = [d[0] for d in description]

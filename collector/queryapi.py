@@ -11,7 +11,7 @@ import duckdb
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from collector import store
+from collector import scopes, store
 from collector.auth import AuthError, audit, authenticate, authorize
 from collector.queries import QueryError, Result, installed_queries, run
 from collector.settings import Settings
@@ -91,6 +91,7 @@ def _described(names: list[str], sites: list[str]) -> dict[str, Any]:
                 {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
                 {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100000}},
+                *(_filter(name, what) for name, what in scopes.FILTERS.items()),
             ],
             "responses": {
                 "200": {
@@ -117,4 +118,14 @@ def _described(names: list[str], sites: list[str]) -> dict[str, Any]:
                 "404": {"$ref": "#/components/responses/NotFound"},
             },
         }
+    }
+
+
+def _filter(name: str, what: str) -> dict[str, Any]:
+    schema = {"type": "string", "minLength": 1, "maxLength": scopes.MAX_VALUE}
+    return {
+        "name": name,
+        "in": "query",
+        "description": f"Filter (queries of the rollups only): {what}",
+        "schema": schema,
     }
