@@ -16,18 +16,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from collector import sessions, store, users
 from collector.auth import Principal
+from tests.browser import CHROMIUM, LAUNCH_ARGS
 from tests.conftest import DESKTOP_UA, ORIGIN, LiveServer, make_settings
 from tests.querydata import EVENTS, SITE, B, D, Row, insert_events, insert_extras
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output" / "dashboard"
 PASSWORD = "correct horse battery"
 FIXTURE_VIEW = "/dashboard?site=example.com&period=custom&from=2026-11-01&to=2026-11-03"

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,17 +21,9 @@ from playwright.sync_api import Request as BrowserRequest
 from collector.devices import detect
 from collector.devices import warm as warm_devices
 from collector.snippet import load_snippet, tag
+from tests.browser import CHROMIUM, LAUNCH_ARGS
 from tests.conftest import SITE, LiveServer, make_settings
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Playwright turns the back/forward cache off by default; the snippet must count restored pages, so keep it on.
 KEEP_BFCACHE = ["--disable-back-forward-cache"]
 LINUX_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
