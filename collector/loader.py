@@ -47,7 +47,7 @@ from collector.stream import (
     ensure_stream,
     parse_servers,
 )
-from collector.writer import Row, WriteFailed, Writer
+from collector.writer import UPSERT_DROPS, Row, WriteFailed, Writer
 
 log = logging.getLogger("collector.loader")
 _EPOCH = datetime(1970, 1, 1)
@@ -60,7 +60,6 @@ _SEEN = (
 _DROPS_LOADED = "SELECT count(*) FROM loaded_drops WHERE msg_id = ?"
 _MARK_DROPS = "INSERT INTO loaded_drops VALUES (?, ?)"
 _FORGET_DROPS = "DELETE FROM loaded_drops WHERE loaded_at < ?"
-_ADD_DROPS = "INSERT INTO drops VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET events = drops.events + EXCLUDED.events"
 
 
 @dataclass(slots=True)
@@ -212,7 +211,7 @@ class Loader:
             try:
                 found = cur.execute(_DROPS_LOADED, [msg_id]).fetchone()
                 if not found or not found[0]:
-                    cur.executemany(_ADD_DROPS, rows)
+                    cur.executemany(UPSERT_DROPS, rows)
                     cur.execute(_MARK_DROPS, [msg_id, now])
                 if time.monotonic() - self._pruned > 3600:
                     cur.execute(_FORGET_DROPS, [now - timedelta(days=1)])

@@ -71,9 +71,7 @@ SCHEMA = pa.schema(
 )
 # BY NAME: later migrations may add columns with defaults without touching this statement.
 _INSERT = "INSERT INTO events BY NAME SELECT * FROM _batch"
-_UPSERT_DROPS = (
-    "INSERT INTO drops VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET events = drops.events + EXCLUDED.events"
-)
+UPSERT_DROPS = "INSERT INTO drops VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET events = drops.events + EXCLUDED.events"
 _SAVE_POSITION = 'UPDATE journal_state SET segment = ?, "offset" = ? WHERE id = 1'
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = datetime.resolution
@@ -136,7 +134,7 @@ def load_rows(
             finally:
                 con.unregister("_batch")
         if drops:
-            con.executemany(_UPSERT_DROPS, [[s, d, r.value, n] for (s, d, r), n in drops.items()])
+            con.executemany(UPSERT_DROPS, [[s, d, r.value, n] for (s, d, r), n in drops.items()])
         if position is not None:
             con.execute(_SAVE_POSITION, [position.segment, position.offset])
         con.execute("COMMIT")

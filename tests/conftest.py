@@ -95,6 +95,18 @@ def server(settings: Settings) -> Iterator[LiveServer]:
         live.stop()
 
 
+@pytest.fixture
+def proc_server(tmp_path: Path) -> Iterator[Any]:
+    """The real `collector serve` as a subprocess on tmp_path (see ServerProcess), killed at the end."""
+    from tests.test_durability import ServerProcess
+
+    server = ServerProcess(tmp_path)
+    yield server
+    if server.proc is not None and server.proc.poll() is None:
+        server.proc.kill()
+        server.proc.wait()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """In CI a skipped test is a failure: every dependency a test needs must be installed."""
     if os.environ.get("CI") != "true":

@@ -5,12 +5,10 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import orjson
-import pytest
 
 from tests.conftest import DESKTOP_UA
 from tests.test_durability import ServerProcess
@@ -19,15 +17,6 @@ from tests.test_durability import ServerProcess
 def cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "collector", *args, "--config", str(server.config), "--data-dir", str(server.data_dir)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-
-
-@pytest.fixture
-def proc_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path)
-    yield server
-    if server.proc is not None and server.proc.poll() is None:
-        server.proc.kill()
-        server.proc.wait()
 
 
 def test_status_goes_through_the_running_server_and_works_without_it(proc_server: ServerProcess) -> None:

@@ -10,12 +10,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import orjson
-import pytest
 
 from collector.keys import load_keys
 from collector.store import open_database
@@ -71,15 +69,6 @@ class ServerProcess:
             return [row[0] for row in con.execute("SELECT path FROM events").fetchall()]
         finally:
             con.close()
-
-
-@pytest.fixture
-def proc_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path)
-    yield server
-    if server.proc is not None and server.proc.poll() is None:
-        server.proc.kill()
-        server.proc.wait()
 
 
 def drive_load(url: str, acked: list[str], stop: threading.Event, workers: int = 32) -> None:
