@@ -1,9 +1,9 @@
 """`collector load --source nats://...`: consume the stream into DuckDB, acknowledging only after the commit.
 
 The loader is the collector that owns the DuckDB file (so the read APIs and CLI operations run here)
-plus a durable JetStream consumer feeding the same group-commit writer. A message is acknowledged
-only once its events are committed; a crash in between replays it, and the replay is recognised by
-event id (already in `events` within the batch's time range) and skipped.
+plus a durable JetStream consumer inserting straight into DuckDB, with the writer's hooks and under
+its lock. A message is acknowledged only once its events are committed; a crash in between replays
+it, and the replay is recognised by event id (already in `events` within the batch's time range).
 """
 
 from __future__ import annotations
@@ -41,25 +41,24 @@ from collector.stream import (
     EVENTS_SUBJECT,
     STREAM,
     BadMessage,
+    Columns,
     close_quietly,
     connect,
     decode,
     ensure_stream,
     parse_servers,
 )
-from collector.writer import UPSERT_DROPS, Row, WriteFailed, Writer
+from collector.writer import UPSERT_DROPS, Writer, columns_to_table, load_new
 
 log = logging.getLogger("collector.loader")
-_EPOCH = datetime(1970, 1, 1)
 DURABLE = "collector-loader"
 ACK_WAIT_SECONDS = 10.0
 MAX_ACK_PENDING = 2000
-_SEEN = (
-    "SELECT event_id::VARCHAR FROM events WHERE ts BETWEEN ? AND ? AND event_id IN (SELECT id::UUID FROM _batch_ids)"
-)
 _DROPS_LOADED = "SELECT count(*) FROM loaded_drops WHERE msg_id = ?"
 _MARK_DROPS = "INSERT INTO loaded_drops VALUES (?, ?)"
 _FORGET_DROPS = "DELETE FROM loaded_drops WHERE loaded_at < ?"
+# DuckDB refuses a value itself (not the disk or a conflict): retrying will not help.
+_DATA_ERRORS = (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.ConstraintException)
 
 
 @dataclass(slots=True)
@@ -70,8 +69,28 @@ class LoaderStats:
     batches: int = 0
 
 
+@dataclass(slots=True)
+class Batch:
+    """One fetch, decoded: the events of its readable messages as one Arrow table, and its drop counts."""
+
+    events: list[Msg]
+    table: pa.Table | None
+    drops: list[Msg]
+    total: int = 0
+
+    @property
+    def msgs(self) -> list[Msg]:
+        return self.events + self.drops
+
+
 class Loader:
-    """Fetch a batch of messages, drop events already stored, commit the rest through the writer, then ack."""
+    """Fetch a batch of messages, insert the events not stored yet into DuckDB, commit, then ack.
+
+    JetStream is the loader's journal: a message stays in the stream until acknowledged, and it is
+    acknowledged only after its events are committed, so the loader writes each event once (no
+    journal record in between) and a replay after a crash is recognised by event id. The next batch
+    is fetched and decoded while the previous one commits.
+    """
 
     def __init__(
         self,
@@ -82,7 +101,7 @@ class Loader:
     ) -> None:
         self.js = js
         self.writer = writer
-        self.con = con
+        self.con = store.cursor(con)  # this loader's own connection; its loads take the writer's lock
         self.target_events = target_events
         self.stats = LoaderStats()
         self._events_per_message = 50.0
@@ -91,6 +110,9 @@ class Loader:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def close(self) -> None:
+        self.con.close()
 
     async def subscribe(self) -> JetStreamContext.PullSubscription:
         config = ConsumerConfig(
@@ -115,86 +137,110 @@ class Loader:
 
     async def run(self) -> None:
         sub = await self.subscribe()
-        while not self._stopping.is_set():
-            want = max(1, min(MAX_ACK_PENDING // 2, int(self.target_events / self._events_per_message)))
-            try:
-                msgs = await sub.fetch(want, timeout=1)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            except nats.errors.Error as exc:
-                log.warning("fetch failed: %r", exc)
-                await asyncio.sleep(0.5)
-                continue
-            try:
-                await self.load(msgs)
-            except Exception:
-                log.exception("batch of %d messages not loaded; it will be delivered again", len(msgs))
-                await asyncio.sleep(1)
+        committing: asyncio.Task[None] | None = None
+        try:
+            while not self._stopping.is_set():
+                # Two batches at most are unacknowledged: the one committing and the one fetched meanwhile.
+                want = max(1, min(MAX_ACK_PENDING // 2, int(self.target_events / self._events_per_message)))
+                try:
+                    msgs = await sub.fetch(want, timeout=1)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    continue
+                except nats.errors.Error as exc:
+                    log.warning("fetch failed: %r", exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                batch = await self.decode(msgs)
+                if committing is not None:
+                    await committing
+                committing = asyncio.create_task(self.commit(batch))
+        finally:
+            if committing is not None:
+                await committing
 
     async def load(self, msgs: Sequence[Msg]) -> None:
-        by_id: dict[str, Row] = {}
-        drops: list[Msg] = []
-        done: list[Msg] = []
-        total = 0
+        """Decode and commit one fetch (what run() does, without overlapping the next fetch)."""
+        await self.commit(await self.decode(msgs))
+
+    async def decode(self, msgs: Sequence[Msg]) -> Batch:
+        batch = Batch([], None, [])
+        parts: list[Columns] = []
         for msg in msgs:
             if msg.subject == DROPS_SUBJECT:
-                drops.append(msg)
+                batch.drops.append(msg)
                 continue
             try:
-                rows = decode(msg.data)
+                columns = decode(msg.data)
+                if msg.subject != EVENTS_SUBJECT:
+                    raise BadMessage(f"unexpected subject {msg.subject}")
             except BadMessage as exc:
-                # Unreadable by this version: keep it in the stream for a newer loader, never re-deliver here.
-                log.error("stream message %s skipped: %s", msg.metadata.sequence.stream, exc)
-                await msg.term()
+                await self._reject(msg, exc)
                 continue
-            if msg.subject == EVENTS_SUBJECT:
-                total += len(rows)
-                for row in rows:
-                    by_id.setdefault(row[0], row)
-            done.append(msg)
-        fresh = list(by_id.values())
-        if fresh:
-            # What the writer journaled earlier must be in DuckDB before we look for these ids there.
-            synced = await anyio.to_thread.run_sync(self.writer.sync)
-            if not synced or self.writer.load_error is not None:
-                for msg in done:
-                    with contextlib.suppress(nats.errors.Error):
-                        await msg.nak(delay=1)
-                raise WriteFailed(f"the writer is not loading into DuckDB: {self.writer.load_error}")
-            seen = await anyio.to_thread.run_sync(self._seen, fresh)
-            if seen:
-                fresh = [r for r in fresh if r[0] not in seen]
-            try:
-                await self.writer.write_rows(fresh)
-            except WriteFailed:
-                for msg in done:
-                    with contextlib.suppress(nats.errors.Error):
-                        await msg.nak(delay=1)
-                raise
-        for msg in drops:
-            await anyio.to_thread.run_sync(self._add_drops, msg.data)
-            done.append(msg)
-        for msg in done:
+            batch.events.append(msg)
+            parts.append(columns)
+        try:
+            batch.table = _table(parts)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            # Some message holds a value of the wrong type: find it, set it aside, load the others.
+            good: list[Msg] = []
+            tables = []
+            for msg, columns in zip(batch.events, parts, strict=True):
+                try:
+                    tables.append(_table([columns]))
+                    good.append(msg)
+                except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+                    await self._reject(msg, BadMessage(f"values do not match the events schema: {exc}"))
+            batch.events = good
+            batch.table = pa.concat_tables(tables) if tables else None
+        batch.total = batch.table.num_rows if batch.table is not None else 0
+        return batch
+
+    async def _reject(self, msg: Msg, exc: Exception) -> None:
+        # Unreadable by this version: never re-deliver it here (a newer loader may read it from a copy of the log).
+        log.error("stream message %s skipped: %s", msg.metadata.sequence.stream, exc)
+        with contextlib.suppress(nats.errors.Error):
+            await msg.term()
+
+    async def commit(self, batch: Batch) -> None:
+        try:
+            fresh = await anyio.to_thread.run_sync(self._commit, batch)
+        except duckdb.Error as exc:
+            if len(batch.msgs) > 1 and isinstance(exc, _DATA_ERRORS):
+                # One message's values are refused by DuckDB: commit message by message to find it.
+                for one in _split(batch):
+                    await self.commit(one)
+                return
+            if isinstance(exc, _DATA_ERRORS):
+                await self._reject(batch.msgs[0], exc)
+                return
+            await self._retry_later(batch, exc)
+            return
+        except Exception as exc:
+            await self._retry_later(batch, exc)
+            return
+        for msg in batch.msgs:
             with contextlib.suppress(nats.errors.Error):  # a lost ack means a replay, which is skipped
                 await msg.ack()
-        messages = len(msgs) - len(drops)
-        if messages:
-            self._events_per_message = 0.8 * self._events_per_message + 0.2 * max(1.0, total / messages)
+        if batch.events:
+            self._events_per_message = 0.8 * self._events_per_message + 0.2 * max(1.0, batch.total / len(batch.events))
         self.stats.batches += 1
-        self.stats.messages += len(msgs)
-        self.stats.events += len(fresh)
-        self.stats.replayed += total - len(fresh)
+        self.stats.messages += len(batch.msgs)
+        self.stats.events += fresh
+        self.stats.replayed += batch.total - fresh
 
-    def _seen(self, rows: Sequence[Row]) -> set[str]:
-        """Ids of these rows already in `events`; only their time range is scanned."""
-        micros = [r[1] for r in rows]
-        low, high = _EPOCH + timedelta(microseconds=min(micros)), _EPOCH + timedelta(microseconds=max(micros))
-        cur = store.cursor(self.con)
-        try:
-            cur.register("_batch_ids", pa.table({"id": pa.array([r[0] for r in rows], pa.string())}))
-            return {row[0] for row in cur.execute(_SEEN, [low, high]).fetchall()}
-        finally:
-            cur.close()
+    async def _retry_later(self, batch: Batch, exc: Exception) -> None:
+        log.error("batch of %d messages not loaded; it will be delivered again: %r", len(batch.msgs), exc)
+        for msg in batch.msgs:
+            with contextlib.suppress(nats.errors.Error):
+                await msg.nak(delay=1)
+        await asyncio.sleep(1)
+
+    def _commit(self, batch: Batch) -> int:
+        with self.writer.db_lock:
+            fresh = load_new(self.con, batch.table, self.writer.hooks) if batch.table is not None else 0
+            for msg in batch.drops:
+                self._add_drops(msg.data)
+        return fresh
 
     def _add_drops(self, payload: bytes) -> None:
         try:
@@ -205,24 +251,44 @@ class Loader:
             log.error("drop counts skipped: %s", exc)
             return
         now = datetime.now(UTC).replace(tzinfo=None)
-        cur = store.cursor(self.con)
+        cur = self.con
+        cur.execute("BEGIN TRANSACTION")
         try:
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                found = cur.execute(_DROPS_LOADED, [msg_id]).fetchone()
-                if not found or not found[0]:
-                    cur.executemany(UPSERT_DROPS, rows)
-                    cur.execute(_MARK_DROPS, [msg_id, now])
-                if time.monotonic() - self._pruned > 3600:
-                    cur.execute(_FORGET_DROPS, [now - timedelta(days=1)])
-                    self._pruned = time.monotonic()
-                cur.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(duckdb.Error):
-                    cur.execute("ROLLBACK")
-                raise
-        finally:
-            cur.close()
+            found = cur.execute(_DROPS_LOADED, [msg_id]).fetchone()
+            if not found or not found[0]:
+                cur.executemany(UPSERT_DROPS, rows)
+                cur.execute(_MARK_DROPS, [msg_id, now])
+            if time.monotonic() - self._pruned > 3600:
+                cur.execute(_FORGET_DROPS, [now - timedelta(days=1)])
+                self._pruned = time.monotonic()
+            cur.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                cur.execute("ROLLBACK")
+            raise
+
+
+def _table(parts: Sequence[Columns]) -> pa.Table | None:
+    """The columns of several messages as one table (one Arrow array per column for the whole batch)."""
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return columns_to_table(parts[0])
+    return columns_to_table([[v for part in parts for v in part[i]] for i in range(len(parts[0]))])
+
+
+def _split(batch: Batch) -> list[Batch]:
+    """One batch per message; the drop counts go with the first."""
+    table = batch.table
+    out: list[Batch] = []
+    offset = 0
+    for msg in batch.events:
+        count = len(decode(msg.data)[0])
+        part = table.slice(offset, count) if table is not None else None
+        out.append(Batch([msg], part, [], count))
+        offset += count
+    out.extend(Batch([], None, [msg]) for msg in batch.drops)
+    return out
 
 
 def loader_service(servers: Sequence[str], settings: Settings) -> Service:
@@ -241,6 +307,7 @@ def loader_service(servers: Sequence[str], settings: Settings) -> Service:
             finally:
                 loader.stop()
                 await task
+                loader.close()
                 log.info("loader stopped", extra={"events": loader.stats.events, "replayed": loader.stats.replayed})
         finally:
             await close_quietly(nc)

@@ -13,7 +13,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import nats
@@ -26,7 +26,7 @@ from nats.js.errors import NotFoundError
 
 from collector.events import DropReason, Event
 from collector.settings import ConfigError
-from collector.writer import SCHEMA, Row, WriteFailed, settle, to_row
+from collector.writer import SCHEMA, WriteFailed, settle, to_row
 
 log = logging.getLogger("collector.stream")
 
@@ -35,7 +35,7 @@ EVENTS_SUBJECT = "collector.events"
 DROPS_SUBJECT = "collector.drops"
 DUPLICATE_WINDOW_SECONDS = 120.0
 PUBLISH_TIMEOUT_SECONDS = 8.0
-FORMAT = 1
+FORMAT = 2  # 1: {"v": 1, "e": [row, ...]}; 2: {"v": 2, "c": [column, ...]}
 CONNECT_WAIT_SECONDS = 30.0
 
 
@@ -118,25 +118,43 @@ async def ensure_stream(js: JetStreamContext, replicas: int, wait_seconds: float
 
 
 def encode(events: Sequence[Event]) -> bytes:
-    """The stored columns of each event (the writer's rows); the request's IP and User-Agent are not among them."""
-    return orjson.dumps({"v": FORMAT, "e": [to_row(e) for e in events]})
+    """The stored columns of the events (the writer's rows, transposed); the request's IP and User-Agent are not among
+    them. Column-wise, because the one loader turns them into Arrow columns: the transposing is done on the ingest
+    nodes, which scale out, rather than on the loader, which does not.
+    """
+    return orjson.dumps({"v": FORMAT, "c": list(zip(*map(to_row, events), strict=True))})
 
 
 class BadMessage(Exception):
     """A stream message this version cannot read."""
 
 
-def decode(payload: bytes) -> list[Row]:
+Columns = list[list[Any]]
+
+
+def decode(payload: bytes) -> Columns:
+    """One list per SCHEMA column, all of the same length; format 1 (rows, from older ingest nodes) is read too."""
     try:
         data = orjson.loads(payload)
-        if data.get("v") != FORMAT:
-            raise BadMessage(f"unknown message format {data.get('v')!r}")
-        rows = data["e"]
+        version = data.get("v")
+        if version == FORMAT:
+            columns = data["c"]
+        elif version == 1:
+            rows = data["e"]
+            if not isinstance(rows, list) or any(not isinstance(r, list) or len(r) != len(SCHEMA) for r in rows):
+                raise BadMessage("rows do not match the events schema")
+            columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in SCHEMA]
+        else:
+            raise BadMessage(f"unknown message format {version!r}")
     except (orjson.JSONDecodeError, AttributeError, KeyError) as exc:
         raise BadMessage(str(exc)) from None
-    if not isinstance(rows, list) or any(not isinstance(r, list) or len(r) != len(SCHEMA) for r in rows):
-        raise BadMessage("rows do not match the events schema")
-    return cast(list[Row], rows)
+    if (
+        not isinstance(columns, list)
+        or len(columns) != len(SCHEMA)
+        or any(not isinstance(c, list) or len(c) != len(columns[0]) for c in columns)
+    ):
+        raise BadMessage("columns do not match the events schema")
+    return cast(Columns, columns)
 
 
 class StreamSink:

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from collector.events import DropReason, Event
@@ -109,10 +110,12 @@ def to_row(e: Event) -> Row:
 
 
 def rows_to_table(rows: Sequence[Row]) -> pa.Table:
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(SCHEMA)
-    return pa.Table.from_arrays(
-        [pa.array(col, type=f.type) for col, f in zip(columns, SCHEMA, strict=True)], schema=SCHEMA
-    )
+    return columns_to_table(list(zip(*rows, strict=True)) if rows else [()] * len(SCHEMA))
+
+
+def columns_to_table(columns: Sequence[Sequence[Any]]) -> pa.Table:
+    """Columns in SCHEMA order (the scale-out stream's) as an Arrow table."""
+    return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, SCHEMA, strict=True)], schema=SCHEMA)
 
 
 def load_rows(
@@ -142,6 +145,55 @@ def load_rows(
         with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
         raise
+
+
+_STORED_IDS = (
+    "SELECT event_id::VARCHAR FROM events WHERE ts BETWEEN ? AND ? AND event_id IN (SELECT id::UUID FROM _ids)"
+)
+
+
+def load_new(con: duckdb.DuckDBPyConnection, table: pa.Table, hooks: Sequence[BatchHook] = ()) -> int:
+    """Insert the events of `table` not stored yet, in one transaction with the hooks; return how many were new.
+
+    A stream message delivered again (its ack lost in a crash) holds events already stored: they are
+    recognised by event id, looked up only within the table's time range, and by first occurrence inside it.
+    """
+    ids = table.column("event_id")
+    if pc.count_distinct(ids).as_py() < table.num_rows:
+        table = table.take(pa.array(_first_occurrences(ids.to_pylist()), pa.int64()))
+        ids = table.column("event_id")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if table.num_rows:
+            span = pc.min_max(table.column("ts"))
+            con.register("_ids", pa.table({"id": ids}))
+            try:
+                stored = con.execute(_STORED_IDS, [span["min"].as_py(), span["max"].as_py()]).fetchall()
+            finally:
+                con.unregister("_ids")
+            if stored:
+                table = table.filter(pc.invert(pc.is_in(ids, pa.array([r[0] for r in stored], pa.string()))))
+        if table.num_rows:
+            con.register("_batch", table)
+            try:
+                con.execute(_INSERT)
+                for hook in hooks:
+                    hook(con)
+            finally:
+                con.unregister("_batch")
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+    return int(table.num_rows)
+
+
+def _first_occurrences(values: list[Any]) -> list[int]:
+    first: dict[Any, int] = {}
+    for i, v in enumerate(values):
+        first.setdefault(v, i)
+    return sorted(first.values())
 
 
 class Sealer:
@@ -242,6 +294,8 @@ class Writer:
         self._drops: Counter[tuple[str, str, DropReason]] = Counter()
         self._pending: list[tuple[list[Row], Position]] = []
         self._cond = threading.Condition()
+        # One load at a time: this writer's and the scale-out loader's (load_new), whose hooks upsert the same rows.
+        self.db_lock = threading.Lock()
         self._loaded = Position(0, 0)
         self._stopping = False
         self._busy = False
@@ -269,15 +323,6 @@ class Writer:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self._queue.put(_Item(events, future, loop))
-        await future
-
-    async def write_rows(self, rows: Sequence[Row]) -> None:
-        """Journal rows that are already in SCHEMA order (the scale-out loader's), like write() does events."""
-        if self._closed:
-            raise WriteFailed("the writer is shutting down")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self._queue.put(_Item((), future, loop, rows))
         await future
 
     async def ping(self) -> None:
@@ -382,7 +427,8 @@ class Writer:
                 self._busy = True
             started = time.perf_counter()
             try:
-                load_rows(self.con, batch, position, self.hooks, drops)
+                with self.db_lock:
+                    load_rows(self.con, batch, position, self.hooks, drops)
             except Exception as exc:
                 self.stats.load_failures += 1
                 self.load_error = str(exc)
