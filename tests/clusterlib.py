@@ -115,6 +115,7 @@ class Cluster:
     loader_port: int = 0
     embedded_port: int = 0
     keys: dict[str, str] = field(default_factory=dict)
+    config: str = ""  # more collector.toml settings for every collector node
 
     def __post_init__(self) -> None:
         n = self.nats_nodes
@@ -144,7 +145,9 @@ class Cluster:
             (folder / "nats.conf").write_text(config)
             self.nats.append(Proc(f"nats{i}", [binary, "-c", str(folder / "nats.conf")], folder / "nats.log"))
         site = f'[[sites]]\ndomain = "{SITE}"\norigins = ["{ORIGIN}"]\n'
-        (self.root / "collector.toml").write_text(f'log_level = "warning"\nstream_replicas = {self.replicas}\n{site}')
+        (self.root / "collector.toml").write_text(
+            f'log_level = "warning"\nstream_replicas = {self.replicas}\n{self.config}{site}'
+        )
         env = dict(os.environ) | self.keys | {"PYTHONUNBUFFERED": "1"}
         for i, port in enumerate(self.ingest_ports):
             self.ingest.append(self._collector(f"ingest{i}", ["serve", "--sink", self.nats_url], port, env))
@@ -188,10 +191,12 @@ class Cluster:
         proc.start()
         wait_http(f"{url}/healthz", proc, timeout)
 
-    def start_all(self) -> None:
+    def start_all(self, embedded: bool = False) -> None:
         self.start_nats()
-        assert self.loader is not None
+        assert self.loader is not None and self.embedded is not None
         procs = [(self.loader, self.loader_url), *((p, self.ingest_url(i)) for i, p in enumerate(self.ingest))]
+        if embedded:
+            procs.append((self.embedded, self.embedded_url))
         for proc, _ in procs:
             proc.start()
         for proc, url in procs:
@@ -201,6 +206,9 @@ class Cluster:
         """Index of the NATS server leading the events stream."""
         info = asyncio.run(_stream_info(self.nats_url))
         return int(str(info.cluster.leader).removeprefix("n")) if info.cluster and info.cluster.leader else 0
+
+    def stream_messages(self) -> int:
+        return int(asyncio.run(_stream_info(self.nats_url)).state.messages)
 
     def backlog(self) -> int:
         """Messages not yet loaded: still in the stream (work queue) or delivered and not acknowledged."""
@@ -212,6 +220,10 @@ class Cluster:
             if time.monotonic() > deadline:
                 raise AssertionError(f"the loader did not drain the stream; loader log:\n{self.tail_loader()}")
             time.sleep(0.2)
+
+    def time_drain(self, timeout: float = 120.0) -> Drain:
+        """Start the (stopped) loader and watch its consumer every 20 ms until the backlog is drained."""
+        return asyncio.run(_time_drain(self.nats_url, self, timeout))
 
     def tail_loader(self) -> str:
         return self.loader.tail() if self.loader else ""
@@ -254,6 +266,43 @@ async def _stream_info(servers: str) -> Any:
     nc = await nats.connect(servers=servers.split(","), connect_timeout=2)
     try:
         return await nc.jetstream().stream_info("COLLECTOR")
+    finally:
+        await nc.close()
+
+
+@dataclass
+class Drain:
+    """From the first message the loader took to an empty backlog, with the CPU its roles used meanwhile."""
+
+    seconds: float
+    loader_cpu: float
+    nats_cpu: float
+
+
+async def _time_drain(servers: str, cluster: Cluster, timeout: float) -> Drain:
+    assert cluster.loader is not None
+    nc = await nats.connect(servers=servers.split(","), connect_timeout=2)
+    try:
+        js = nc.jetstream(timeout=5)
+        first = await js.consumer_info("COLLECTOR", "collector-loader")
+        cluster.loader.start()
+        deadline = time.monotonic() + timeout
+        started: tuple[float, float, float] | None = None
+        while time.monotonic() < deadline:
+            stream = await js.stream_info("COLLECTOR")
+            info = await js.consumer_info("COLLECTOR", "collector-loader")
+            now = time.monotonic()
+            if started is None and info.delivered.stream_seq != first.delivered.stream_seq:
+                started = (now, cluster.loader.cpu_seconds(), sum(p.cpu_seconds() for p in cluster.nats))
+            left = int(stream.state.messages) + int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+            if started is not None and not left:
+                return Drain(
+                    now - started[0],
+                    cluster.loader.cpu_seconds() - started[1],
+                    sum(p.cpu_seconds() for p in cluster.nats) - started[2],
+                )
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"the loader did not drain the stream; loader log:\n{cluster.tail_loader()}")
     finally:
         await nc.close()
 
