@@ -9,7 +9,7 @@ load before a phase is timed. Rate limits are off on every node (ingest nodes ha
 request is accepted; a quarter of the events carry a consented id, so the loader's profile upsert works.
 The loader's rate is timed at the JetStream consumer: from the first message it takes to an empty backlog.
 
-    .venv/bin/python bench/cluster.py [--seconds 5]
+    .venv/bin/python bench/cluster.py [--seconds 4] [--backlog 400000]
 """
 
 from __future__ import annotations
@@ -96,7 +96,8 @@ def per_million(seconds: float, events: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=5, help="length of each throughput phase")
+    parser.add_argument("--seconds", type=int, default=4, help="length of each throughput phase")
+    parser.add_argument("--backlog", type=int, default=400_000, help="events published straight into the stream")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     script = root / "beacons.lua"
@@ -139,14 +140,17 @@ def main() -> int:
             results[batch] = (rate_embedded, embedded_cpu, rate_cluster, ingest_cpu)
         cluster.embedded.stop()  # its CPU would compete with the loader's
 
-        # The loader's own rate: stop it, let a backlog build up in the stream, start it and time the drain.
+        # The loader's own rate: stop it, let a backlog build up (through the ingest nodes, then straight into
+        # the stream, as ingest nodes group events under load, to reach a backlog worth timing) and time the drain.
         cluster.loader.stop()
         t = time.monotonic()
-        backlog = wrk(ingest_urls, 2 * args.seconds, 100, "b-", script, connections=8)
+        backlog = wrk(ingest_urls, args.seconds, 100, "b-", script, connections=8)
         wrk_events += backlog
         fill_rate = backlog / (time.monotonic() - t)
-        messages = cluster.stream_messages()
         print(f"cluster, 100 events/request (fill)  {fill_rate:>10,.0f}")
+        cluster.publish_backlog(args.backlog)
+        backlog += args.backlog
+        messages = cluster.stream_messages()
         drain = cluster.time_drain()
         print(
             f"loader drains a backlog of {backlog:,} events ({messages:,} messages): "
@@ -165,14 +169,15 @@ def main() -> int:
         stored = dict(cluster.query("SELECT path, count(*) FROM events WHERE path LIKE '/t/%' GROUP BY path"))
         lost = len(load.acked - stored.keys())
         doubled = sum(1 for n in stored.values() if n > 1)
-        total, distinct, wrk_rows = cluster.query(
-            "SELECT count(*), count(DISTINCT event_id), count(*) FILTER (path LIKE '/w/%') FROM events"
+        total, distinct, wrk_rows, published = cluster.query(
+            "SELECT count(*), count(DISTINCT event_id), count(*) FILTER (path LIKE '/w/%'),"
+            " count(DISTINCT path) FILTER (path LIKE '/p/%') FROM events"
         )[0]
         print(
             f"fault drill: {len(load.acked):,} events got a 202 ({load.statuses}); lost {lost}, stored twice {doubled}"
         )
         print(f"all phases: {total:,} events stored, {distinct:,} distinct ids; wrk events: {wrk_rows:,} stored")
-        print(f"            for {wrk_events:,} acknowledged")
+        print(f"            for {wrk_events:,} acknowledged; published straight: {published:,} of {args.backlog:,}")
         for batch, (rate_e, cpu_e, rate_c, cpu_i) in results.items():
             print(
                 f"ratios at {batch:>2} event(s)/request: cluster/embedded events/s {rate_c / rate_e:.2f}, "
@@ -181,6 +186,7 @@ def main() -> int:
         print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         graceful = code in (0, -signal.SIGTERM)
         ok = graceful and lost == 0 and doubled == 0 and total == distinct and wrk_rows >= wrk_events
+        ok = ok and published == args.backlog
         print("OK" if ok else "FAILED")
         return 0 if ok else 1
     finally:

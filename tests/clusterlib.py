@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -17,13 +18,17 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import nats
 
+from collector.events import Request
+from collector.parsing import build_event, new_event_id
 from collector.store import open_database
+from collector.stream import EVENTS_SUBJECT, encode
 
 SITE = "example.com"
 ORIGIN = "https://example.com"
@@ -221,6 +226,10 @@ class Cluster:
                 raise AssertionError(f"the loader did not drain the stream; loader log:\n{self.tail_loader()}")
             time.sleep(0.2)
 
+    def publish_backlog(self, events: int, per_message: int = 400) -> None:
+        """Put events straight into the stream, grouped and encoded as ingest nodes do (paths /p/N)."""
+        asyncio.run(_publish_backlog(self.nats_url, events, per_message))
+
     def time_drain(self, timeout: float = 120.0) -> Drain:
         """Start the (stopped) loader and watch its consumer every 20 ms until the backlog is drained."""
         return asyncio.run(_time_drain(self.nats_url, self, timeout))
@@ -303,6 +312,41 @@ async def _time_drain(servers: str, cluster: Cluster, timeout: float) -> Drain:
                 )
             await asyncio.sleep(0.02)
         raise AssertionError(f"the loader did not drain the stream; loader log:\n{cluster.tail_loader()}")
+    finally:
+        await nc.close()
+
+
+async def _publish_backlog(servers: str, count: int, per_message: int) -> None:
+    request = Request(ip="203.0.113.9", user_agent=UA, hints={}, gpc=False, prefetch=False)
+    now = datetime.now(UTC)
+    base = build_event({"d": SITE, "u": f"{ORIGIN}/p/0", "l": "en-US", "w": 1280, "h": 800}, None, request, now)
+    base = base._replace(device_type="desktop", os_name="Linux", browser_name="Chrome", browser_version="124")
+    step = timedelta(microseconds=1)
+    events = [
+        base._replace(
+            event_id=new_event_id(),
+            ts=now + i * step,
+            path=f"/p/{i}",
+            consented=i % 4 == 0,  # a quarter of consented visitors, as the wrk load sends
+            visitor=i % 997 if i % 4 == 0 else random.getrandbits(64),
+        )
+        for i in range(count)
+    ]
+    nc = await nats.connect(servers=servers.split(","), connect_timeout=2)
+    try:
+        js = nc.jetstream(timeout=10)
+        pending: set[asyncio.Task[Any]] = set()
+        for start in range(0, count, per_message):
+            group = events[start : start + per_message]
+            payload = encode(group)
+            headers = {"Nats-Msg-Id": group[0].event_id}
+            pending.add(asyncio.create_task(js.publish(EVENTS_SUBJECT, payload, headers=headers)))
+            if len(pending) >= 16:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+        for task in pending:
+            await task
     finally:
         await nc.close()
 

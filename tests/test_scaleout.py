@@ -12,16 +12,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import nats.errors
+import orjson
 import pytest
 from nats.js.errors import KeyNotFoundError
 
 from collector.events import Request
 from collector.ingestnode import KVSalts, salt_bucket, serve_ingest
 from collector.loader import Loader
-from collector.parsing import build_event
+from collector.parsing import build_event, new_event_id
+from collector.profiles import update_profiles
 from collector.runtime import open_journal, open_runtime
 from collector.stream import StreamSink, close_quietly, connect, decode, encode, ensure_stream, publish
-from collector.writer import Sealer, Writer, to_row
+from collector.writer import SCHEMA, Sealer, Writer, to_row
 from tests.clusterlib import ORIGIN, UA, Cluster, Load, nats_server, wait_http
 from tests.conftest import make_settings
 
@@ -170,6 +173,60 @@ def test_loader_skips_events_it_already_stored(one_nats: Cluster, tmp_path: Path
         runtime.close()
     assert count == [(50, 50)]
     assert (loaded, replayed) == (50, 45)
+
+
+def test_loader_reads_row_messages_runs_the_hooks_and_sets_aside_unreadable_ones(
+    one_nats: Cluster, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path)
+    runtime = open_runtime(settings)
+    writer = Writer(runtime.con, open_journal(settings), Sealer(runtime.database_key), hooks=[update_profiles])
+    writer.start()
+    request = Request(ip="203.0.113.9", user_agent=UA, hints={}, gpc=False, prefetch=False)
+    now = datetime.now(UTC)
+    base = build_event({"d": "example.com", "u": "https://example.com/"}, None, request, now)
+    events = [base._replace(event_id=new_event_id(), path=f"/m/{i}") for i in range(10)]
+    events[0] = events[0]._replace(visitor=42, consented=True)
+    wrong_type = orjson.loads(encode(events[:1]))
+    wrong_type["c"][SCHEMA.get_field_index("screen_w")] = ["wide"]
+    not_a_uuid = orjson.loads(encode(events[:1]))
+    not_a_uuid["c"][0] = ["not-a-uuid"]
+
+    async def scenario() -> tuple[int, int, int]:
+        nc = await connect([one_nats.nats_url], "test")
+        try:
+            js = nc.jetstream(timeout=5)
+            await ensure_stream(js, 1)
+            # Rows (format 1) from an ingest node of the previous version, then this version's columns.
+            old = orjson.dumps({"v": 1, "e": [to_row(e) for e in events[:5]]})
+            await publish(js, "collector.events", old, "old")
+            await publish(js, "collector.events", orjson.dumps(wrong_type), "wrong-type")
+            await publish(js, "collector.events", orjson.dumps(not_a_uuid), "not-a-uuid")
+            await publish(js, "collector.events", encode(events[5:]), "new")
+            loader = Loader(js, writer, runtime.con)
+            sub = await loader.subscribe()
+            await loader.load(await sub.fetch(4, timeout=5))
+            with pytest.raises(nats.errors.TimeoutError):
+                await sub.fetch(1, timeout=1.5)  # nothing delivered again: the two bad ones were set aside
+            info = await js.consumer_info("COLLECTOR", "collector-loader")
+            loader.close()
+            return loader.stats.events, loader.stats.messages, int(info.num_ack_pending)
+        finally:
+            await close_quietly(nc)
+
+    try:
+        loaded, messages, unacked = asyncio.run(scenario())
+        cur = runtime.con.cursor()
+        cur.execute("USE db")
+        paths = {r[0] for r in cur.execute("SELECT path FROM events").fetchall()}
+        profiles = cur.execute("SELECT visitor, pageviews FROM profiles").fetchall()
+        cur.close()
+    finally:
+        writer.close()
+        runtime.close()
+    assert paths == {f"/m/{i}" for i in range(10)}
+    assert (loaded, messages, unacked) == (10, 2, 0)
+    assert profiles == [(42, 1)]  # the writer's hooks ran in the loader's transaction
 
 
 def test_published_events_hold_only_stored_columns(settings: object) -> None:
