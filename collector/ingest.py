@@ -16,7 +16,7 @@ from collector.asgi import BodyTimeouts, header_map, respond, respond_json
 from collector.bots import PREFETCH_HEADERS, is_prefetch
 from collector.clientip import client_ip, parse_proxies
 from collector.events import Event, Request
-from collector.parsing import ParseError, build_event, check_content_type, parse_body
+from collector.parsing import ParseError, build_event, check_content_type, has_no_escapes, parse_body
 from collector.pipeline import Pipeline
 from collector.ratelimit import RateLimits
 from collector.settings import Settings
@@ -146,7 +146,8 @@ class Ingest:
         )
         now = datetime.now(UTC)
         batch = len(raws) > 1
-        events = [build_event(raw, i if batch else None, ctx, now) for i, raw in enumerate(raws)]
+        clean = has_no_escapes(body)
+        events = [build_event(raw, i if batch else None, ctx, now, clean) for i, raw in enumerate(raws)]
         for i, event in enumerate(events):
             site = self.settings.site(event.site)
             if site is None:
