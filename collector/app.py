@@ -90,14 +90,14 @@ def create_app(
         access = Access(rt.con)
         segments = SegmentsAPI(settings, rt.con, rt.keys.pepper, sync=writer.sync)
         writer.start()
-        admin = AdminServer(settings, rt.con, writer.sync)
+        admin = AdminServer(settings, rt.con, writer.sync, writer.seal_off)
         await admin.start()
         await segments.start()
         live.segments = segments
         maintenance = asyncio.create_task(_maintain(rt))
         purging = asyncio.create_task(purge_daily(rt.con, settings))
         live.runtime, live.writer, live.ingest, live.devices = rt, writer, ingest, devices
-        live.privacy = PrivacyAPI(settings, rt.con, rt.keys.pepper, writer.sync, segments.forget)
+        live.privacy = PrivacyAPI(settings, rt.con, rt.keys.pepper, writer.sync, segments.forget, writer.seal_off)
         live.access = access
         app.state.live = live
         app.state.access = access
