@@ -26,6 +26,7 @@ from collector.devices import Detector
 from collector.devices import warm as warm_devices
 from collector.headers import SecurityHeadersMiddleware
 from collector.ingest import Ingest
+from collector.journal import Sealer
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
 from collector.privacy_api import PrivacyAPI
@@ -40,7 +41,7 @@ from collector.scrub import ScrubCounts
 from collector.segments_api import SegmentsAPI
 from collector.settings import Settings, load_settings
 from collector.snippet import load_snippet
-from collector.writer import Sealer, WriteFailed, Writer
+from collector.writer import WriteFailed, Writer
 
 log = logging.getLogger("collector.app")
 MAINTENANCE_SECONDS = 60.0

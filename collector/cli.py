@@ -11,14 +11,14 @@ from typing import Any
 import orjson
 
 from collector import admin, formats, tokens
-from collector.journal import Journal
+from collector.batches import replay
+from collector.journal import Journal, Sealer
 from collector.keys import KeyFileError, load_keys
 from collector.ops import OpError, run_op
 from collector.privacy_cli import add_commands as add_privacy_commands
 from collector.queries import installed_queries
 from collector.settings import ConfigError, Settings, load_settings
 from collector.store import StoreError, migrate, open_database
-from collector.writer import Sealer, replay
 
 Handler = Callable[[Settings, argparse.Namespace], int]
 

@@ -7,6 +7,7 @@ same DuckDB transaction as the rows, so a replay after a crash loads each record
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import struct
@@ -14,6 +15,8 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _HEADER = struct.Struct("<II")
 _NAME = re.compile(r"^(\d{10})\.log$")
@@ -124,3 +127,21 @@ class Journal:
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+class Sealer:
+    """AES-GCM for journal records, keyed from the database key: the journal is encrypted at rest too."""
+
+    def __init__(self, database_key: str | None) -> None:
+        self.aead = AESGCM(hashlib.sha256(b"journal\n" + database_key.encode()).digest()) if database_key else None
+
+    def seal(self, data: bytes) -> bytes:
+        if self.aead is None:
+            return data
+        nonce = os.urandom(12)
+        return nonce + self.aead.encrypt(nonce, data, None)
+
+    def open(self, data: bytes) -> bytes:
+        if self.aead is None:
+            return data
+        return self.aead.decrypt(data[:12], data[12:], None)

@@ -31,6 +31,7 @@ from nats.js.errors import NotFoundError
 
 from collector import store
 from collector.app import Live, Service, create_app
+from collector.batches import SCHEMA, UPSERT_DROPS, columns_to_table, load_new
 from collector.keys import KeyFileError
 from collector.logs import configure_logging
 from collector.runtime import open_runtime
@@ -49,7 +50,7 @@ from collector.stream import (
     ensure_stream,
     parse_servers,
 )
-from collector.writer import SCHEMA, UPSERT_DROPS, Writer, columns_to_table, load_new
+from collector.writer import Writer
 
 log = logging.getLogger("collector.loader")
 T = TypeVar("T")

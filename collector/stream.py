@@ -24,9 +24,10 @@ from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
+from collector.batches import SCHEMA, to_row
 from collector.events import DropReason, Event
 from collector.settings import ConfigError
-from collector.writer import SCHEMA, WriteFailed, settle, to_row
+from collector.writer import WriteFailed, settle
 
 log = logging.getLogger("collector.stream")
 

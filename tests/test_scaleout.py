@@ -17,14 +17,16 @@ import orjson
 import pytest
 from nats.js.errors import KeyNotFoundError
 
+from collector.batches import SCHEMA, to_row
 from collector.events import Request
 from collector.ingestnode import KVSalts, salt_bucket, serve_ingest
+from collector.journal import Sealer
 from collector.loader import Loader
 from collector.parsing import build_event, new_event_id
 from collector.profiles import update_profiles
 from collector.runtime import open_journal, open_runtime
 from collector.stream import StreamSink, close_quietly, connect, decode, encode, ensure_stream, publish
-from collector.writer import SCHEMA, Sealer, Writer, to_row
+from collector.writer import Writer
 from tests.clusterlib import ORIGIN, UA, Cluster, Load, nats_server, wait_http
 from tests.conftest import make_settings
 
