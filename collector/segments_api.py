@@ -91,7 +91,7 @@ class SegmentsAPI:
                 await self._task
             self._task = None
         await self.body_timeouts.close()
-        await anyio.to_thread.run_sync(self.refresher.with_cursor, self._flush_audit)
+        await self.flush_audit()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method, name = ROUTES[scope["path"]]
@@ -199,23 +199,32 @@ class SegmentsAPI:
         self._audit[(token, action, site, outcome)] += lookups
         self.access.outcomes[outcome] += 1
 
+    async def flush_audit(self) -> None:
+        """Write the counted calls to audit_log: one row per token, action, site and outcome."""
+        counts, self._audit = self._audit, Counter()  # swapped on the event loop, where calls are counted
+        if not counts:
+            return
+
+        def write(con: duckdb.DuckDBPyConnection) -> None:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for (token, action, site, outcome), n in counts.items():
+                    audit(con, token, action, site, f"{n} lookups", outcome)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+        try:
+            await anyio.to_thread.run_sync(self.refresher.with_cursor, write)
+        except duckdb.Error:
+            self._audit.update(counts)  # not lost: written with the next flush
+            log.exception("segment lookups not audited yet; retrying")
+
     async def _flush_every(self, seconds: float) -> None:
         while True:
             await asyncio.sleep(seconds)
-            if self._audit:
-                try:
-                    await anyio.to_thread.run_sync(self.refresher.with_cursor, self._flush_audit)
-                except duckdb.Error:
-                    log.exception("segment lookups not audited yet; retrying")
-
-    def _flush_audit(self, con: duckdb.DuckDBPyConnection) -> None:
-        counts, self._audit = self._audit, Counter()
-        try:
-            for (token, action, site, outcome), n in counts.items():
-                audit(con, token, action, site, f"{n} lookups", outcome)
-        except BaseException:
-            self._audit.update(counts)  # not lost: counted again at the next flush
-            raise
+            await self.flush_audit()
 
     # --- helpers ----------------------------------------------------------------------------
 
