@@ -77,7 +77,13 @@ def real_user_agents() -> list[str]:
         print(f"(uap-core corpus unavailable: {exc}; using synthetic UAs)")
         return []
     seen = dict.fromkeys(
-        c["user_agent_string"] for c in cases if c["family"] != "Spider" and '"' not in c["user_agent_string"]
+        ua
+        for c in cases
+        if c["family"] != "Spider"
+        and (ua := c["user_agent_string"]).isascii()
+        and ua.isprintable()
+        and '"' not in ua
+        and "\\" not in ua
     )
     return list(seen)
 
@@ -196,6 +202,12 @@ print(json.dumps({{"rps": n / {seconds}, "requests": n, "p50_ms": lat[len(lat)//
     return dict(json.loads(out.stdout))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, all its threads (DuckDB's and the journal's included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
     name: str, cmd: list[str], port: int, args: argparse.Namespace, script: Path, uas: list[str]
 ) -> dict[str, float]:
@@ -204,10 +216,13 @@ def measure(
     try:
         wait_ready(url, proc)
         if shutil.which("wrk"):
-            run_wrk(url, script, 2, args.connections)  # warm-up: caches, JIT-free but allocator and salts
+            run_wrk(url, script, args.warmup, args.connections)  # warm-up: caches, allocator, salts
+            before = cpu_seconds(proc.pid)
             result = run_wrk(url, script, args.seconds, args.connections)
+            result["cpu_us"] = (cpu_seconds(proc.pid) - before) / max(1, result["requests"]) * 1e6
         else:
             result = run_async_load(url, uas, args.seconds, args.connections)
+            result["cpu_us"] = float("nan")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -232,7 +247,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--distinct-uas", type=int, default=3000)
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of the same load before measuring")
     args = parser.parse_args()
+    load_before = f"{os.getloadavg()[0]:.2f}"
     tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     uas = user_agents(args.distinct_uas, 20_000)
     script = tmp / "post.lua"
@@ -258,15 +275,18 @@ def main() -> None:
         os.environ.pop("COLLECTOR_LOG_LEVEL")
     stored = stored_events(data_dir)
 
-    print(f"{'server':<12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'stored/s':>10}")
+    head = f"{'server':<12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'stored/s':>10}{'CPU us/req':>12}"
+    print(head)
     print(
         f"{'no-op':<12}{noop['rps']:>10.0f}{noop['p50_ms']:>9.2f}{noop['p99_ms']:>9.2f}{noop['errors']:>9.0f}{'-':>10}"
+        f"{noop['cpu_us']:>12.0f}"
     )
     print(
         f"{'collector':<12}{real['rps']:>10.0f}{real['p50_ms']:>9.2f}{real['p99_ms']:>9.2f}{real['errors']:>9.0f}"
-        f"{stored / (args.seconds + 2):>10.0f}"
+        f"{stored / (args.seconds + args.warmup):>10.0f}{real['cpu_us']:>12.0f}"
     )
     print(f"ratio collector/no-op: {real['rps'] / noop['rps']:.2f}  (stored {stored} events; run took {elapsed:.0f}s)")
+    print(f"load average before the run: {load_before}; after: {os.getloadavg()[0]:.2f}")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

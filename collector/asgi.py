@@ -64,18 +64,12 @@ class Guard:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def tracked(message: Any) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
         try:
-            await self.app(scope, receive, tracked)
+            await self.app(scope, receive, send)
         except Exception:
             log.exception("unexpected error answering %s %s", scope.get("method"), scope.get("path"))
-            if not started:
+            # uvicorn refuses a second response start: then the answer was under way and is cut short.
+            with contextlib.suppress(RuntimeError):
                 await respond_json(send, 500, {"error": "internal error", "field": None})
 
 
@@ -166,12 +160,23 @@ async def read_body(receive: Receive, limit: int) -> bytes | None:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def empty_answer_headers(headers: Sequence[tuple[bytes, bytes]]) -> RawHeaders:
+    """Every header of an answer without a body, built once (see respond_prebuilt)."""
+    return [*headers, *SECURITY, (b"content-length", b"0")]
+
+
 async def respond(send: Send, status: int, headers: Sequence[tuple[bytes, bytes]], body: bytes = b"") -> None:
     all_headers = [*headers, *SECURITY]
     if status not in (204, 304):
         all_headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": all_headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def respond_prebuilt(send: Send, status: int, headers: RawHeaders) -> None:
+    """An answer without a body whose complete header list was built once (empty_answer_headers)."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def respond_json(send: Send, status: int, content: Any, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:

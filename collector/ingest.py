@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 
 from starlette.types import Receive, Scope, Send
 
-from collector.asgi import BodyTimeouts, header_map, respond, respond_json
+from collector.asgi import BodyTimeouts, empty_answer_headers, header_map, respond, respond_json, respond_prebuilt
 from collector.bots import PREFETCH_HEADERS, is_prefetch
 from collector.clientip import client_ip, parse_proxies
 from collector.events import Event, Request
-from collector.parsing import ParseError, build_event, check_content_type, parse_body
+from collector.parsing import ParseError, build_event, check_content_type, has_no_escapes, parse_body
 from collector.pipeline import Pipeline
 from collector.ratelimit import RateLimits
 from collector.settings import Settings
@@ -52,6 +52,7 @@ class Ingest:
         self.proxies = parse_proxies(settings.trusted_proxies)
         self.all_origins = frozenset(o for s in settings.sites for o in s.origins)
         self.cors = {o: [(b"access-control-allow-origin", o.encode("latin-1")), *VARY] for o in self.all_origins}
+        self.accepted_headers = {o: empty_answer_headers(cors) for o, cors in self.cors.items()}
         self.accepted = 0
         self.body_timeouts = BodyTimeouts(BODY_TIMEOUT_SECONDS)
 
@@ -117,7 +118,8 @@ class Ingest:
                 await respond_json(send, 503, error, [*cors, (b"retry-after", b"1")])
                 return
             self.accepted += len(kept)
-        await respond(send, 202, cors)
+        assert origin is not None  # _parse refused unknown origins
+        await respond_prebuilt(send, 202, self.accepted_headers[origin])
 
     async def _parse(
         self, headers: dict[str, str], receive: Receive, known_origin: bool, ip: str, user_agent: str
@@ -146,7 +148,8 @@ class Ingest:
         )
         now = datetime.now(UTC)
         batch = len(raws) > 1
-        events = [build_event(raw, i if batch else None, ctx, now) for i, raw in enumerate(raws)]
+        clean = has_no_escapes(body)
+        events = [build_event(raw, i if batch else None, ctx, now, clean) for i, raw in enumerate(raws)]
         for i, event in enumerate(events):
             site = self.settings.site(event.site)
             if site is None:
