@@ -14,6 +14,7 @@ Run: .venv/bin/python bench/segments.py [--profiles 1000000] [--seconds 8] [--co
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import subprocess
@@ -135,9 +136,14 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=60)
 
 
-def drive(url: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
-    ingest_bench.run_wrk(url, script, 1, connections)  # warm-up
-    return ingest_bench.run_wrk(url, script, seconds, connections)
+def drive(url: str, script: Path, seconds: int, connections: int, pid: int, warmup: int = 1) -> dict[str, float]:
+    """wrk against the server (after a warm-up), with the server's CPU per request (all its threads)."""
+    if warmup:
+        ingest_bench.run_wrk(url, script, warmup, connections)
+    before = ingest_bench.cpu_seconds(pid)
+    result = ingest_bench.run_wrk(url, script, seconds, connections)
+    result["cpu_us"] = (ingest_bench.cpu_seconds(pid) - before) / max(1, result["requests"]) * 1e6
+    return result
 
 
 def computed_at(url: str, token: str) -> str | None:
@@ -161,7 +167,7 @@ def wait_for_index(url: str, token: str, before: str | None, timeout: float = 12
 
 
 def row(name: str, r: dict[str, float]) -> str:
-    return f"{name:<26}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>9.0f}"
+    return f"{name:<26}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>9.0f}{r['cpu_us']:>12.0f}"
 
 
 def main() -> None:
@@ -171,6 +177,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--keep", type=Path, help="keep the loaded data in this folder (reused when present)")
     args = parser.parse_args()
+    load_before = f"{os.getloadavg()[0]:.2f}"
     if not shutil.which("wrk"):
         sys.exit("bench/segments.py needs wrk (Debian package wrk)")
     tmp = Path(tempfile.mkdtemp(prefix="bench-segments-"))
@@ -201,7 +208,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     proc = serve([sys.executable, str(tmp / "noop.py"), str(port)], url)
     try:
-        noop = drive(url, lookup, args.seconds, args.connections)
+        noop = drive(url, lookup, args.seconds, args.connections, proc.pid)
     finally:
         stop(proc)
 
@@ -217,21 +224,21 @@ def main() -> None:
         steady_s = sum(r["ms"] for r in steady) / 1000
         # The CLI's refresh wrote the members; the server notices within a second and re-reads its index.
         swapped = wait_for_index(url, token, before)
-        real = drive(url, lookup, args.seconds, args.connections)
+        real = drive(url, lookup, args.seconds, args.connections, proc.pid)
         refresher = threading.Thread(target=lambda: [time.sleep(0.5), admin.call(settings, "segments.refresh", {})])
         refresher.start()
-        real_during = ingest_bench.run_wrk(url, lookup, 4, args.connections)
+        real_during = drive(url, lookup, 4, args.connections, proc.pid, warmup=0)
         refresher.join()
         wait_for_index(url, token, computed_at(url, token))
 
         ingest_script = tmp / "post.lua"
         uas = ingest_bench.user_agents(300, 2000)
         ingest_script.write_text(ingest_bench.LUA % ",".join('"' + ua.replace('"', '\\"') + '"' for ua in uas))
-        ingest_bench.run_wrk(url, ingest_script, 4, args.connections)  # warm-up: device rules compile on first use
-        alone = ingest_bench.run_wrk(url, ingest_script, 4, args.connections)
+        # The warm-up is long because device rules compile on first use.
+        alone = drive(url, ingest_script, 4, args.connections, proc.pid, warmup=4)
         refresher = threading.Thread(target=lambda: [time.sleep(0.5), admin.call(settings, "segments.refresh", {})])
         refresher.start()
-        during = ingest_bench.run_wrk(url, ingest_script, 4, args.connections)
+        during = drive(url, ingest_script, 4, args.connections, proc.pid, warmup=0)
         refresher.join()
     finally:
         stop(proc)
@@ -239,13 +246,15 @@ def main() -> None:
     print(f"server start-up with the index loaded: {startup:.1f}s; steady refresh of every definition: {steady_s:.2f}s")
     print(f"index re-read by the server after a CLI refresh: {swapped:.1f}s after the refresh returned")
     print(f"load: wrk -t1 -c{args.connections}, {args.seconds}s per server, random ids among {args.profiles:,}")
-    print(f"{'endpoint':<26}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+    print(f"{'endpoint':<26}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'CPU us/req':>12}")
     print(row("no-op", noop))
     print(row("GET /api/segments", real))
     print(f"ratio segments/no-op: {real['rps'] / noop['rps']:.2f}")
     print(row("GET during a refresh", real_during))
     print(row("ingest alone", alone))
     print(row("ingest during a refresh", during))
+    print("CPU us/req: the server process, all threads (rows during a refresh include the refresh's CPU)")
+    print(f"load average before the run: {load_before}; after: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
