@@ -154,10 +154,12 @@ def computed_at(url: str, token: str) -> str | None:
     return at
 
 
-def wait_for_index(url: str, token: str, before: str | None, timeout: float = 120.0) -> float:
-    """Seconds until the server's index shows a refresh newer than `before` (then one more tick)."""
+def wait_for_index(url: str, token: str, settings: Any, timeout: float = 120.0) -> float:
+    """Seconds until the server's index shows the latest stored refresh (then one more tick)."""
     started = time.perf_counter()
-    while computed_at(url, token) == before:
+    listed = admin.call(settings, "segments.list", {"site": SITE})
+    latest = max(r["computed_at"] for r in listed) + "Z"
+    while computed_at(url, token) != latest:
         if time.perf_counter() - started > timeout:
             sys.exit("the server did not pick up the refresh")
         time.sleep(0.1)
@@ -219,17 +221,16 @@ def main() -> None:
     proc = serve([*cmd, "--data-dir", str(data_dir), "--port", str(port)], url)
     startup = time.perf_counter() - started
     try:
-        before = computed_at(url, token)
         steady = admin.call(settings, "segments.refresh", {})  # waits for the scheduler's first refresh too
         steady_s = sum(r["ms"] for r in steady) / 1000
         # The CLI's refresh wrote the members; the server notices within a second and re-reads its index.
-        swapped = wait_for_index(url, token, before)
+        swapped = wait_for_index(url, token, settings)
         real = drive(url, lookup, args.seconds, args.connections, proc.pid)
         refresher = threading.Thread(target=lambda: [time.sleep(0.5), admin.call(settings, "segments.refresh", {})])
         refresher.start()
         real_during = drive(url, lookup, 4, args.connections, proc.pid, warmup=0)
         refresher.join()
-        wait_for_index(url, token, computed_at(url, token))
+        wait_for_index(url, token, settings)
 
         ingest_script = tmp / "post.lua"
         uas = ingest_bench.user_agents(300, 2000)
