@@ -251,6 +251,8 @@ def main() -> None:
     print(row("no-op", noop))
     print(row("GET /api/segments", real))
     print(f"ratio segments/no-op: {real['rps'] / noop['rps']:.2f}")
+    cpu_ratio = noop["cpu_us"] / real["cpu_us"]
+    print(f"CPU per request, no-op/segments: {cpu_ratio:.2f} (the same ratio by server CPU; less swayed by other load)")
     print(row("GET during a refresh", real_during))
     print(row("ingest alone", alone))
     print(row("ingest during a refresh", during))
