@@ -208,6 +208,40 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+METRICS = {
+    "collector_device_cache_misses_total": "misses",
+    "collector_batch_commit_seconds_sum": "commit_s",
+    "collector_batch_commit_seconds_count": "commits",
+}
+
+
+def server_metrics(url: str, token: str | None) -> dict[str, float]:
+    """The collector's own counters (device cache misses, journal commits); {} for the no-op."""
+    if token is None:
+        return {}
+    text = httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10).text
+    found = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in METRICS:
+            found[METRICS[name]] = float(value)
+    return found
+
+
+def admin_token(cmd: list[str]) -> str:
+    """A token for /metrics, created through the running server (the CLI goes through its admin socket)."""
+    base = cmd[: cmd.index("serve")]
+    options = [a for i, a in enumerate(cmd) if i > 0 and cmd[i - 1] in ("--config", "--data-dir")]
+    config, data_dir = options
+    out = subprocess.run(
+        [*base, "token", "create", "--config", config, "--data-dir", data_dir, "--name", "bench", "--scope", "admin"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.strip().splitlines()[-1]
+
+
 def measure(
     name: str, cmd: list[str], port: int, args: argparse.Namespace, script: Path, uas: list[str]
 ) -> dict[str, float]:
@@ -215,11 +249,15 @@ def measure(
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc)
+        token = admin_token(cmd) if name == "collector" else None
         if shutil.which("wrk"):
             run_wrk(url, script, args.warmup, args.connections)  # warm-up: caches, allocator, salts
             before = cpu_seconds(proc.pid)
+            counters = server_metrics(url, token)
             result = run_wrk(url, script, args.seconds, args.connections)
             result["cpu_us"] = (cpu_seconds(proc.pid) - before) / max(1, result["requests"]) * 1e6
+            after = server_metrics(url, token)
+            result.update({k: v - counters.get(k, 0.0) for k, v in after.items()})
         else:
             result = run_async_load(url, uas, args.seconds, args.connections)
             result["cpu_us"] = float("nan")
@@ -286,6 +324,13 @@ def main() -> None:
         f"{stored / (args.seconds + args.warmup):>10.0f}{real['cpu_us']:>12.0f}"
     )
     print(f"ratio collector/no-op: {real['rps'] / noop['rps']:.2f}  (stored {stored} events; run took {elapsed:.0f}s)")
+    if "commits" in real:
+        misses, commits = int(real["misses"]), max(1.0, real["commits"])
+        print(
+            f"collector, measured window: {misses} device-cache misses ({misses / max(1, real['requests']):.2%} of"
+            f" requests), {commits:.0f} journal commits of {real['requests'] / commits:.1f} requests on average,"
+            f" {real['commit_s'] / commits * 1000:.2f} ms each (write + fdatasync)"
+        )
     print(f"load average before the run: {load_before}; after: {os.getloadavg()[0]:.2f}")
     shutil.rmtree(tmp, ignore_errors=True)
 

@@ -94,7 +94,7 @@ def create_app(
         segments = SegmentRefresher(settings, rt.con, sync=writer.sync)
         segments_api = SegmentsAPI(settings, segments, access, rt.keys.pepper, detector=detector or devices.detect)
         writer.start()
-        admin = AdminServer(settings, rt.con, writer.sync)
+        admin = AdminServer(settings, rt.con, writer.sync, writer.seal_off)
         await admin.start()
         await segments.start()
         await segments_api.start()
@@ -102,7 +102,7 @@ def create_app(
         maintenance = asyncio.create_task(_maintain(rt))
         purging = asyncio.create_task(purge_daily(rt.con, settings))
         live.runtime, live.writer, live.ingest, live.devices = rt, writer, ingest, devices
-        live.privacy = PrivacyAPI(settings, rt.con, rt.keys.pepper, writer.sync, segments.forget)
+        live.privacy = PrivacyAPI(settings, rt.con, rt.keys.pepper, writer.sync, segments.forget, writer.seal_off)
         live.access = access
         app.state.live = live
         app.state.access = access
