@@ -1,6 +1,7 @@
 """Segments benchmark: 1 M profiles, the shipped definitions (about 20 segments), lookups against a no-op.
 
-Run: .venv/bin/python bench/segments.py [--profiles 1000000] [--seconds 10] [--connections 16]
+Run: .venv/bin/python bench/segments.py [--profiles 1000000] [--seconds 8] [--connections 16] [--keep DIR]
+(--keep reuses the loaded data dir from an earlier run with the same --profiles: no load or cold refresh.)
 1. Loads the profiles into a real, encrypted data dir and times a cold refresh (every member inserted)
    and the index build, in process.
 2. Starts the real server (uvicorn, uvloop/httptools, no access log) and times a steady refresh through
@@ -13,6 +14,7 @@ Run: .venv/bin/python bench/segments.py [--profiles 1000000] [--seconds 10] [--c
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import subprocess
@@ -24,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,13 +136,40 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=60)
 
 
-def drive(url: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
-    ingest_bench.run_wrk(url, script, 1, connections)  # warm-up
-    return ingest_bench.run_wrk(url, script, seconds, connections)
+def drive(url: str, script: Path, seconds: int, connections: int, pid: int, warmup: int = 1) -> dict[str, float]:
+    """wrk against the server (after a warm-up), with the server's CPU per request (all its threads)."""
+    if warmup:
+        ingest_bench.run_wrk(url, script, warmup, connections)
+    before = ingest_bench.cpu_seconds(pid)
+    result = ingest_bench.run_wrk(url, script, seconds, connections)
+    result["cpu_us"] = (ingest_bench.cpu_seconds(pid) - before) / max(1, result["requests"]) * 1e6
+    return result
+
+
+def computed_at(url: str, token: str) -> str | None:
+    params = {"site": SITE, "visitor": "bench-00000000"}
+    r = httpx.get(f"{url}/api/segments", params=params, headers={"Authorization": f"Bearer {token}"})
+    r.raise_for_status()
+    at: str | None = r.json()["computed_at"]
+    return at
+
+
+def wait_for_index(url: str, token: str, settings: Any, timeout: float = 120.0) -> float:
+    """Seconds until the server's index shows the latest stored refresh (then one more tick)."""
+    started = time.perf_counter()
+    listed = admin.call(settings, "segments.list", {"site": SITE})
+    latest = max(r["computed_at"] for r in listed) + "Z"
+    while computed_at(url, token) != latest:
+        if time.perf_counter() - started > timeout:
+            sys.exit("the server did not pick up the refresh")
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    time.sleep(1.0)
+    return elapsed
 
 
 def row(name: str, r: dict[str, float]) -> str:
-    return f"{name:<26}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>9.0f}"
+    return f"{name:<26}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>9.0f}{r['cpu_us']:>12.0f}"
 
 
 def main() -> None:
@@ -147,23 +177,32 @@ def main() -> None:
     parser.add_argument("--profiles", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--keep", type=Path, help="keep the loaded data in this folder (reused when present)")
     args = parser.parse_args()
+    load_before = f"{os.getloadavg()[0]:.2f}"
     if not shutil.which("wrk"):
         sys.exit("bench/segments.py needs wrk (Debian package wrk)")
     tmp = Path(tempfile.mkdtemp(prefix="bench-segments-"))
     (tmp / "collector.toml").write_text(ingest_bench.CONFIG)
     (tmp / "noop.py").write_text(NOOP)
-    data_dir = tmp / "data"
+    data_dir = (args.keep / f"data-{args.profiles}") if args.keep else tmp / "data"
+    kept = data_dir / "bench-token"
     settings = load_settings(tmp / "collector.toml", env={}, data_dir=data_dir, log_level="warning")
-    token, t = load(settings, args.profiles)
-    rows = t["rows"]
-    print(f"loaded {rows['profiles']:,} profiles, {rows['profile_sections']:,} section rows in {t['load_s']:.1f}s")
-    print(f"{len(t['segments'])} segments: {', '.join(t['segments'])}")
-    print(
-        f"cold refresh (all {t['members']:,} members inserted): {t['cold_refresh_s']:.2f}s "
-        f"(cpu {t['cold_refresh_cpu_s']:.2f}s); index build from the table: {t['index_build_s']:.2f}s "
-        f"(cpu {t['index_build_cpu_s']:.2f}s)"
-    )
+    if kept.exists():
+        token = kept.read_text()
+        print(f"reusing {data_dir} ({args.profiles:,} profiles): load and cold refresh not timed")
+    else:
+        token, t = load(settings, args.profiles)
+        if args.keep:
+            kept.write_text(token)
+        rows = t["rows"]
+        print(f"loaded {rows['profiles']:,} profiles, {rows['profile_sections']:,} section rows in {t['load_s']:.1f}s")
+        print(f"{len(t['segments'])} segments: {', '.join(t['segments'])}")
+        print(
+            f"cold refresh (all {t['members']:,} members inserted): {t['cold_refresh_s']:.2f}s "
+            f"(cpu {t['cold_refresh_cpu_s']:.2f}s); index build from the table: {t['index_build_s']:.2f}s "
+            f"(cpu {t['index_build_cpu_s']:.2f}s)"
+        )
 
     lookup = tmp / "lookup.lua"
     lookup.write_text(LOOKUP_LUA % (args.profiles - 1, token))
@@ -171,7 +210,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     proc = serve([sys.executable, str(tmp / "noop.py"), str(port)], url)
     try:
-        noop = drive(url, lookup, args.seconds, args.connections)
+        noop = drive(url, lookup, args.seconds, args.connections, proc.pid)
     finally:
         stop(proc)
 
@@ -182,30 +221,43 @@ def main() -> None:
     proc = serve([*cmd, "--data-dir", str(data_dir), "--port", str(port)], url)
     startup = time.perf_counter() - started
     try:
-        started = time.perf_counter()
         steady = admin.call(settings, "segments.refresh", {})  # waits for the scheduler's first refresh too
         steady_s = sum(r["ms"] for r in steady) / 1000
-        real = drive(url, lookup, args.seconds, args.connections)
+        # The CLI's refresh wrote the members; the server notices within a second and re-reads its index.
+        swapped = wait_for_index(url, token, settings)
+        real = drive(url, lookup, args.seconds, args.connections, proc.pid)
+        refresher = threading.Thread(target=lambda: [time.sleep(0.5), admin.call(settings, "segments.refresh", {})])
+        refresher.start()
+        real_during = drive(url, lookup, 4, args.connections, proc.pid, warmup=0)
+        refresher.join()
+        wait_for_index(url, token, settings)
 
         ingest_script = tmp / "post.lua"
         uas = ingest_bench.user_agents(300, 2000)
         ingest_script.write_text(ingest_bench.LUA % ",".join('"' + ua.replace('"', '\\"') + '"' for ua in uas))
-        alone = ingest_bench.run_wrk(url, ingest_script, 4, args.connections)
+        # The warm-up is long because device rules compile on first use.
+        alone = drive(url, ingest_script, 4, args.connections, proc.pid, warmup=4)
         refresher = threading.Thread(target=lambda: [time.sleep(0.5), admin.call(settings, "segments.refresh", {})])
         refresher.start()
-        during = ingest_bench.run_wrk(url, ingest_script, 4, args.connections)
+        during = drive(url, ingest_script, 4, args.connections, proc.pid, warmup=0)
         refresher.join()
     finally:
         stop(proc)
 
     print(f"server start-up with the index loaded: {startup:.1f}s; steady refresh of every definition: {steady_s:.2f}s")
+    print(f"index re-read by the server after a CLI refresh: {swapped:.1f}s after the refresh returned")
     print(f"load: wrk -t1 -c{args.connections}, {args.seconds}s per server, random ids among {args.profiles:,}")
-    print(f"{'endpoint':<26}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+    print(f"{'endpoint':<26}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'CPU us/req':>12}")
     print(row("no-op", noop))
     print(row("GET /api/segments", real))
     print(f"ratio segments/no-op: {real['rps'] / noop['rps']:.2f}")
+    cpu_ratio = noop["cpu_us"] / real["cpu_us"]
+    print(f"CPU per request, no-op/segments: {cpu_ratio:.2f} (the same ratio by server CPU; less swayed by other load)")
+    print(row("GET during a refresh", real_during))
     print(row("ingest alone", alone))
     print(row("ingest during a refresh", during))
+    print("CPU us/req: the server process, all threads (rows during a refresh include the refresh's CPU)")
+    print(f"load average before the run: {load_before}; after: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -38,6 +38,8 @@ from collector.rights import scrubbed_hook
 from collector.rollups import refresh_daily_counts
 from collector.runtime import Runtime, open_journal, open_runtime
 from collector.scrub import ScrubCounts
+from collector.segment_refresh import SegmentRefresher
+from collector.segments_api import ROUTES as SEGMENT_ROUTES
 from collector.segments_api import SegmentsAPI
 from collector.settings import Settings, load_settings
 from collector.snippet import load_snippet
@@ -55,7 +57,8 @@ class Live:
     ingest: Ingest | None = None
     access: Access | None = None
     devices: Detector | None = None
-    segments: SegmentsAPI | None = None
+    segments: SegmentRefresher | None = None
+    segments_api: SegmentsAPI | None = None
     privacy: PrivacyAPI | None = None
 
 
@@ -89,12 +92,14 @@ def create_app(
         pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, detector or devices.detect, scrubbed)
         ingest = Ingest(settings, pipeline, writer, RateLimits(settings))
         access = Access(rt.con)
-        segments = SegmentsAPI(settings, rt.con, rt.keys.pepper, sync=writer.sync)
+        segments = SegmentRefresher(settings, rt.con, sync=writer.sync)
+        segments_api = SegmentsAPI(settings, segments, access, rt.keys.pepper, detector=detector or devices.detect)
         writer.start()
         admin = AdminServer(settings, rt.con, writer.sync, writer.seal_off)
         await admin.start()
         await segments.start()
-        live.segments = segments
+        await segments_api.start()
+        live.segments, live.segments_api = segments, segments_api
         maintenance = asyncio.create_task(_maintain(rt))
         purging = asyncio.create_task(purge_daily(rt.con, settings))
         live.runtime, live.writer, live.ingest, live.devices = rt, writer, ingest, devices
@@ -114,6 +119,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await ingest.close()
+            await segments_api.close()
             await segments.close()
             await admin.close()
             writer.close()
@@ -138,17 +144,11 @@ def create_app(
             return JSONResponse({"status": "store not writable", "error": str(exc)}, 503)
         return JSONResponse({"status": "ok", "queue": writer.queue_depth})
 
-    async def segments_get(request: Request) -> Response:
-        assert live.segments is not None
-        return await live.segments.get(request)
-
-    async def segments_lookup(request: Request) -> Response:
-        assert live.segments is not None
-        return await live.segments.lookup(request)
-
-    async def segments_context(request: Request) -> Response:
-        assert live.segments is not None
-        return await live.segments.context(request)
+    async def segments(scope: Scope, receive: Receive, send: Send) -> None:
+        if live.segments_api is None:
+            await respond_json(send, 503, {"error": "the collector is starting or stopping", "field": None})
+            return
+        await live.segments_api(scope, receive, send)
 
     async def query(request: Request) -> Response:
         assert live.runtime is not None and live.writer is not None
@@ -184,9 +184,6 @@ def create_app(
         Route("/", index, methods=["GET"]),
         Route("/js/collector.js", script, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/api/segments", segments_get, methods=["GET"]),
-        Route("/api/segments/lookup", segments_lookup, methods=["POST"]),
-        Route("/api/segments/context", segments_context, methods=["POST"]),
         Route("/api/query/{name}", query, methods=["GET"]),
         *dashboard.routes(),
         Route("/metrics", metrics_text, methods=["GET"]),
@@ -200,7 +197,10 @@ def create_app(
         Route("/api/csp-report", privacy("preflight"), methods=["OPTIONS"]),
     ]
     return App(
-        direct=[Direct("/api/event", frozenset({"POST", "OPTIONS"}), event)],
+        direct=[
+            Direct("/api/event", frozenset({"POST", "OPTIONS"}), event),
+            *(Direct(path, frozenset({method}), segments) for path, (method, _) in SEGMENT_ROUTES.items()),
+        ],
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(AccessLog), Middleware(SecurityHeadersMiddleware)],

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.applications import Starlette
@@ -77,6 +78,19 @@ def header_map(scope: Scope) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in reversed(scope["headers"]):
         out[name.decode("latin-1")] = value.decode("latin-1")
+    return out
+
+
+def query_map(scope: Scope) -> dict[str, str]:
+    """Query parameters by name (the last of repeated names, as Starlette's QueryParams.get); blanks kept."""
+    query = scope["query_string"].decode("latin-1")
+    if "%" in query or "+" in query:
+        return dict(parse_qsl(query, keep_blank_values=True))
+    out: dict[str, str] = {}
+    for part in query.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            out[name] = value
     return out
 
 

@@ -30,7 +30,7 @@ from collector.settings import Settings
 SOURCES: tuple[str, ...] = (
     "collector.metrics",
     "collector.queryapi",
-    "collector.segments_api",
+    "collector.segments_openapi",
     "collector.privacy_api",
     "collector.dashboard",
 )

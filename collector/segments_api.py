@@ -1,8 +1,9 @@
-"""The segments API for personalization services, and the scheduler that keeps its index fresh.
+"""The segments API for personalization services, as plain ASGI routes answered before Starlette.
 
 GET /api/segments, POST /api/segments/lookup and POST /api/segments/context need a token with the
-segments:read scope. Lookups read the in-memory index only: no query per call. Tokens are checked
-against the database once and then cached for TOKEN_TTL seconds; audit rows are written in bulk.
+segments:read scope, checked against the server's in-memory token index (access.py). Lookups read
+the in-memory segment index only (segment_refresh.py keeps it fresh): no query per call. Audit rows
+are written in bulk: one per token, action, site and outcome every AUDIT_SECONDS, with the count.
 """
 
 from __future__ import annotations
@@ -12,36 +13,41 @@ import contextlib
 import importlib
 import logging
 import re
-import time
 from collections import Counter
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 import anyio.to_thread
 import duckdb
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from collector import store
-from collector.auth import AuthError, Principal, audit, authenticate, authorize
+from collector.access import INVALID_TOKEN, Access
+from collector.asgi import BodyTimeouts, header_map, query_map, respond_json
+from collector.auth import AuthError, Principal, audit, authorize
 from collector.contextual import Detect, Rule, build_context, evaluate, load_rules
 from collector.devices import detect
-from collector.segment_index import SegmentIndex, build_index, updated_index
-from collector.segments import Definition, definitions_dir, load_definitions, refresh, signature
+from collector.segment_index import SegmentIndex
+from collector.segment_refresh import SegmentRefresher
+from collector.segments import definitions_dir
 from collector.settings import Settings
-from collector.visitor import consented_visitor
+from collector.visitor import consented_hasher
 
 log = logging.getLogger("collector.segments")
 
 SCOPE = "segments:read"
-TICK_SECONDS = 1.0
-TOKEN_TTL = 10.0
 AUDIT_SECONDS = 10.0
+BODY_TIMEOUT_SECONDS = 10.0
 MAX_LOOKUP = 1000
 MAX_BODY = 512 * 1024
 _ID = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
+Headers = list[tuple[bytes, bytes]]
+CHALLENGE: Headers = [(b"www-authenticate", b'Bearer realm="collector"')]
+ROUTES = {
+    "/api/segments": ("GET", "get"),
+    "/api/segments/lookup": ("POST", "lookup"),
+    "/api/segments/context": ("POST", "context"),
+}
 
 
 class BadRequest(Exception):
@@ -50,215 +56,177 @@ class BadRequest(Exception):
         self.message, self.field, self.status = message, field, status
 
 
-def json(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status, media_type="application/json")
-
-
 class SegmentsAPI:
+    """One ASGI app for the three segment routes (see ROUTES); register each path as a Direct route."""
+
     def __init__(
         self,
         settings: Settings,
-        con: duckdb.DuckDBPyConnection,
+        refresher: SegmentRefresher,
+        access: Access,
         pepper: bytes,
-        definitions: list[Definition] | None = None,
         rules: list[Rule] | None = None,
         detector: Detect = detect,
-        sync: Callable[[], object] | None = None,
     ) -> None:
         self.settings = settings
-        self.sync = sync  # waits until every acknowledged event is in DuckDB
-        self.con = con
+        self.refresher = refresher
+        self.access = access
         self.pepper = pepper
-        self.definitions = load_definitions() if definitions is None else definitions
+        self.hash_visitor = consented_hasher(pepper)
         self.rules = load_rules(definitions_dir() / "contextual.toml") if rules is None else rules
         self.detector = detector
-        self.index = SegmentIndex()
-        self._next_due: dict[str, float] = {}
-        self._tokens: dict[str, tuple[Principal, float]] = {}
+        self.sites = {s.domain: s.domain for s in settings.sites}
+        self.body_timeouts = BodyTimeouts(BODY_TIMEOUT_SECONDS)
         self._audit: Counter[tuple[str, str, str | None, str]] = Counter()
-        self._audit_flushed = time.monotonic()
         self._task: asyncio.Task[None] | None = None
-
-    # --- the index and its refresh -------------------------------------------------------------
+        self._stamps: tuple[SegmentIndex | None, dict[str, str | None]] = (None, {})
 
     async def start(self) -> None:
-        await anyio.to_thread.run_sync(self.rebuild)
-        self._task = asyncio.create_task(self._loop())
+        self._task = asyncio.create_task(self._flush_every(AUDIT_SECONDS))
 
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await anyio.to_thread.run_sync(self._with_cursor, self._flush_audit)
+            self._task = None
+        await self.body_timeouts.close()
+        await self.flush_audit()
 
-    def _with_cursor(self, fn: Any) -> Any:
-        cur = store.cursor(self.con)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method, name = ROUTES[scope["path"]]
+        if scope["method"] != method:
+            error = {"error": f"method not allowed; use {method}", "field": None}
+            await respond_json(send, 405, error, [(b"allow", method.encode())])
+            return
+        headers = header_map(scope)
+        action = "segments.context" if name == "context" else "segments.read"
         try:
-            return fn(cur)
-        finally:
-            cur.close()
-
-    def rebuild(self) -> SegmentIndex:
-        index: SegmentIndex = self._with_cursor(build_index)
-        self.index = index
-        return index
-
-    def refresh_now(self, now: datetime | None = None, only: set[str] | None = None) -> list[dict[str, Any]]:
-        """Refresh definitions (all by default) for every site, then swap in a new index. Blocking."""
-        sites = [s.domain for s in self.settings.sites]
-        if self.sync is not None:
-            self.sync()  # a refresh sees every event acknowledged before it
-
-        def run(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-            index = self.index
-            results = refresh(cur, sites, self.definitions, now, only, (index.signature, index.sets))
-            self.index = updated_index(cur, index, results)
-            return [r.summary() for r in results]
-
-        summaries: list[dict[str, Any]] = self._with_cursor(run)
-        return summaries
-
-    def forget(self, site: str, visitor: int) -> None:
-        self.index.forget(site, visitor)
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await anyio.to_thread.run_sync(self._tick)
-            except Exception:
-                log.exception("segment refresh failed")
-            await asyncio.sleep(TICK_SECONDS)
-
-    def _tick(self) -> None:
-        now = time.monotonic()
-        due = {d.file for d in self.definitions if self._next_due.get(d.file, 0.0) <= now}
-        if due:
-            started = time.perf_counter()
-            self.refresh_now(only=None if len(due) == len(self.definitions) else due)
-            for d in self.definitions:
-                if d.file in due:
-                    self._next_due[d.file] = now + d.refresh_seconds
-            log.info(
-                "segments refreshed",
-                extra={"definitions": len(due), "ms": round((time.perf_counter() - started) * 1000, 1)},
-            )
-        else:
-            # A refresh through the CLI, or an erasure, changed the members: read them again.
-            if self._with_cursor(signature) != self.index.signature:
-                self.rebuild()
-        if self._audit and now - self._audit_flushed >= AUDIT_SECONDS:
-            self._with_cursor(self._flush_audit)
-
-    # --- access control and audit -------------------------------------------------------------
-
-    async def _principal(self, request: Request, site_value: Any) -> tuple[Principal, str]:
-        """Authenticate (401), then check the site (400), then the scope for that site (403)."""
-        header = request.headers.get("authorization") or ""
-        cached = self._tokens.get(header)
-        if cached is not None and cached[1] > time.monotonic():
-            principal = cached[0]
-        else:
-            try:
-                principal = await anyio.to_thread.run_sync(self._with_cursor, lambda c: authenticate(c, header))
-            except AuthError:
-                self._audit[("-", "segments.read", None, "denied")] += 1
-                raise
-            if len(self._tokens) > 1000:
-                self._tokens.clear()
-            self._tokens[header] = (principal, time.monotonic() + TOKEN_TTL)
-        site = self._site(site_value)
-        try:
-            authorize(principal, SCOPE, site)
-        except AuthError:
-            self._audit[(principal.name, "segments.read", site, "denied")] += 1
-            raise
-        return principal, site
-
-    def _flush_audit(self, con: duckdb.DuckDBPyConnection) -> None:
-        counts, self._audit = self._audit, Counter()
-        self._audit_flushed = time.monotonic()
-        for (token, action, site, outcome), n in counts.items():
-            audit(con, token, action, site, f"{n} lookups", outcome)
+            principal = await self._authenticate(headers.get("authorization"), action)
+            if name == "get":
+                answer = self.get(principal, query_map(scope))
+            else:
+                body = await self._json_body(headers, receive)
+                answer = self.lookup(principal, body) if name == "lookup" else self.context(principal, body)
+        except AuthError as exc:
+            challenge = CHALLENGE if exc.status == 401 else []
+            await respond_json(send, exc.status, {"error": exc.message, "field": "authorization"}, challenge)
+            return
+        except BadRequest as exc:
+            await respond_json(send, exc.status, {"error": exc.message, "field": exc.field})
+            return
+        except ConnectionError:
+            return  # the client left before sending its body: nobody to answer
+        await respond_json(send, 200, answer)
 
     # --- handlers ---------------------------------------------------------------------------
 
-    async def get(self, request: Request) -> Response:
-        q = request.query_params
+    def get(self, principal: Principal, q: Mapping[str, str]) -> dict[str, Any]:
+        site = self._authorize(principal, q.get("site"), "segments.read")
+        visitor, account = q.get("visitor"), q.get("account")
+        if visitor is not None and account is not None:
+            raise BadRequest("give visitor or account, not both", "account")
+        segments: tuple[str, ...] | list[str] = ()
+        contextual: list[str] = []
+        index = self.refresher.index
+        if q.get("gpc") not in ("1", "true"):
+            if visitor is not None:
+                segments = index.segments_of(site, self._visitor(site, visitor, "visitor"))
+            elif account is not None:
+                segments = self._account_segments(index, site, account, q.get("kind"))
+            ua, lang = q.get("ua"), q.get("lang")
+            url, referrer, tz = q.get("url"), q.get("referrer"), q.get("tz")
+            if ua or lang or url or referrer or tz:
+                headers = {"user-agent": ua or "", "accept-language": lang or ""}
+                contextual = self._contextual(headers, url, referrer, tz)
+        self._count(principal.name, "segments.read", site, "allowed")
+        return {"site": site, "segments": segments, "contextual": contextual, "computed_at": self._stamp(index, site)}
+
+    def lookup(self, principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+        site = self._authorize(principal, body.get("site"), "segments.read")
+        visitors = _strings(body.get("visitors", []), "visitors")
+        accounts = _strings(body.get("accounts", []), "accounts")
+        if len(visitors) + len(accounts) > MAX_LOOKUP:
+            raise BadRequest(f"at most {MAX_LOOKUP} visitors and accounts in one call", "visitors")
+        index = self.refresher.index
+        by_visitor = {v: index.segments_of(site, self._visitor(site, v, "visitors")) for v in visitors}
+        kind = body.get("kind")
+        kind = kind if isinstance(kind, str) else None
+        by_account = {a: self._account_segments(index, site, a, kind) for a in accounts}
+        self._count(principal.name, "segments.read", site, "allowed", len(visitors) + len(accounts))
+        return {"site": site, "visitors": by_visitor, "accounts": by_account, "computed_at": self._stamp(index, site)}
+
+    def context(self, principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+        site = self._authorize(principal, body.get("site"), "segments.context")
+        headers = body.get("headers", {})
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+            raise BadRequest("headers must be an object of strings (the visitor's request headers)", "headers")
+        fields = {k: body.get(k) for k in ("url", "referrer", "timezone")}
+        for key, value in fields.items():
+            if value is not None and (not isinstance(value, str) or len(value) > 2048):
+                raise BadRequest(f"{key} must be a string of at most 2048 characters", key)
+        forwarded = {str(k).lower(): v[:1024] for k, v in headers.items()}
+        contextual = self._contextual(forwarded, fields["url"], fields["referrer"], fields["timezone"])
+        self._count(principal.name, "segments.context", site, "allowed")
+        return {"site": site, "contextual": contextual}
+
+    # --- access control and audit -------------------------------------------------------------
+
+    async def _authenticate(self, authorization: str | None, action: str) -> Principal:
+        """The token's principal from the server's token index; 401 (audited when a token was sent) if none."""
         try:
-            principal, site = await self._principal(request, q.get("site"))
-            visitor, account = q.get("visitor"), q.get("account")
-            if visitor is not None and account is not None:
-                raise BadRequest("give visitor or account, not both", "account")
-            gpc = q.get("gpc") in ("1", "true")
-            segments: list[str] = []
-            if gpc:
-                contextual: list[str] = []
+            return await self.access.principal(authorization)
+        except AuthError as exc:
+            if authorization:
+                self._count(INVALID_TOKEN, action, None, f"denied {exc.status}")
             else:
-                if visitor is not None:
-                    segments = list(self.index.segments_of(site, self._visitor(site, visitor, "visitor")))
-                elif account is not None:
-                    segments = self._account_segments(site, account, q.get("kind"))
-                contextual = self._contextual(
-                    {"user-agent": q.get("ua") or "", "accept-language": q.get("lang") or ""},
-                    q.get("url"),
-                    q.get("referrer"),
-                    q.get("tz"),
-                )
-        except (AuthError, BadRequest) as exc:
-            return self._error(exc)
-        self._audit[(principal.name, "segments.read", site, "ok")] += 1
-        return json(
-            {"site": site, "segments": segments, "contextual": contextual, "computed_at": self._computed_at(site)}
-        )
+                self.access.outcomes[f"denied {exc.status}"] += 1
+            raise
 
-    async def lookup(self, request: Request) -> Response:
+    def _authorize(self, principal: Principal, value: Any, action: str) -> str:
+        """The site (400 when missing or unknown), if the token may read it (403 otherwise)."""
+        site = self.sites.get(value) if isinstance(value, str) else None
+        if site is None:
+            site = self._site(value)
         try:
-            body = await self._json_body(request)
-            principal, site = await self._principal(request, body.get("site"))
-            visitors = _strings(body.get("visitors", []), "visitors")
-            accounts = _strings(body.get("accounts", []), "accounts")
-            if len(visitors) + len(accounts) > MAX_LOOKUP:
-                raise BadRequest(f"at most {MAX_LOOKUP} visitors and accounts in one call", "visitors")
-            index = self.index
-            by_visitor = {v: list(index.segments_of(site, self._visitor(site, v, "visitors"))) for v in visitors}
-            kind = body.get("kind")
-            by_account = {a: self._account_segments(site, a, kind if isinstance(kind, str) else None) for a in accounts}
-        except (AuthError, BadRequest) as exc:
-            return self._error(exc)
-        self._audit[(principal.name, "segments.read", site, "ok")] += len(visitors) + len(accounts)
-        return json(
-            {"site": site, "visitors": by_visitor, "accounts": by_account, "computed_at": self._computed_at(site)}
-        )
+            authorize(principal, SCOPE, site)
+        except AuthError as exc:
+            self._count(principal.name, action, site, f"denied {exc.status}")
+            raise
+        return site
 
-    async def context(self, request: Request) -> Response:
+    def _count(self, token: str, action: str, site: str | None, outcome: str, lookups: int = 1) -> None:
+        self._audit[(token, action, site, outcome)] += lookups
+        self.access.outcomes[outcome] += 1
+
+    async def flush_audit(self) -> None:
+        """Write the counted calls to audit_log: one row per token, action, site and outcome."""
+        counts, self._audit = self._audit, Counter()  # swapped on the event loop, where calls are counted
+        if not counts:
+            return
+
+        def write(con: duckdb.DuckDBPyConnection) -> None:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for (token, action, site, outcome), n in counts.items():
+                    audit(con, token, action, site, f"{n} lookups", outcome)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
         try:
-            body = await self._json_body(request)
-            principal, site = await self._principal(request, body.get("site"))
-            headers = body.get("headers", {})
-            if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
-                raise BadRequest("headers must be an object of strings (the visitor's request headers)", "headers")
-            fields = {k: body.get(k) for k in ("url", "referrer", "timezone")}
-            for key, value in fields.items():
-                if value is not None and (not isinstance(value, str) or len(value) > 2048):
-                    raise BadRequest(f"{key} must be a string of at most 2048 characters", key)
-            contextual = self._contextual(
-                {str(k).lower(): v[:1024] for k, v in headers.items()},
-                fields["url"],
-                fields["referrer"],
-                fields["timezone"],
-            )
-        except (AuthError, BadRequest) as exc:
-            return self._error(exc)
-        self._audit[(principal.name, "segments.context", site, "ok")] += 1
-        return json({"site": site, "contextual": contextual})
+            await anyio.to_thread.run_sync(self.refresher.with_cursor, write)
+        except duckdb.Error:
+            self._audit.update(counts)  # not lost: written with the next flush
+            log.exception("segment lookups not audited yet; retrying")
+
+    async def _flush_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            await self.flush_audit()
 
     # --- helpers ----------------------------------------------------------------------------
-
-    def _error(self, exc: AuthError | BadRequest) -> Response:
-        if isinstance(exc, AuthError):
-            return json({"error": exc.message, "field": "authorization"}, exc.status)
-        return json({"error": exc.message, "field": exc.field}, exc.status)
 
     def _site(self, value: Any) -> str:
         if not isinstance(value, str) or not value:
@@ -271,13 +239,13 @@ class SegmentsAPI:
     def _visitor(self, site: str, raw: str, field: str) -> int:
         if not _ID.match(raw):
             raise BadRequest("a visitor id is the first-party id: 8 to 128 letters, digits, - or _", field)
-        return consented_visitor(self.pepper, site, raw)
+        return self.hash_visitor(site, raw)
 
-    def _account_segments(self, site: str, account: str, kind: str | None) -> list[str]:
+    def _account_segments(self, index: SegmentIndex, site: str, account: str, kind: str | None) -> list[str]:
         hashed = self._account_hash(site, account, kind)
         found: set[str] = set()
-        for visitor in self.index.visitors_of_account(site, hashed):
-            found.update(self.index.segments_of(site, visitor))
+        for visitor in index.visitors_of_account(site, hashed):
+            found.update(index.segments_of(site, visitor))
         return sorted(found)
 
     def _account_hash(self, site: str, account: str, kind: str | None) -> str:
@@ -301,16 +269,23 @@ class SegmentsAPI:
             return []
         return evaluate(self.rules, build_context(headers, url, referrer, timezone, detector=self.detector))
 
-    def _computed_at(self, site: str) -> str | None:
-        at = self.index.computed_at.get(site)
-        return at.isoformat() + "Z" if at else None
+    def _stamp(self, index: SegmentIndex, site: str) -> str | None:
+        """When the site's segments were computed, formatted once per index."""
+        seen, stamps = self._stamps
+        if seen is not index:
+            stamps = {s: at.isoformat() + "Z" for s, at in index.computed_at.items()}
+            self._stamps = (index, stamps)
+        return stamps.get(site)
 
-    async def _json_body(self, request: Request) -> dict[str, Any]:
-        length = request.headers.get("content-length")
+    async def _json_body(self, headers: Mapping[str, str], receive: Receive) -> dict[str, Any]:
+        length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
             raise BadRequest(f"body is larger than {MAX_BODY} bytes", "body", 413)
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        try:
+            body = await self.body_timeouts.read(receive, MAX_BODY)
+        except TimeoutError:
+            raise BadRequest("body took too long to arrive", "body", 408) from None
+        if body is None:
             raise BadRequest(f"body is larger than {MAX_BODY} bytes", "body", 413)
         try:
             data = orjson.loads(body)
@@ -325,113 +300,3 @@ def _strings(value: Any, field: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise BadRequest(f"{field} must be a list of strings", field)
     return list(dict.fromkeys(value))
-
-
-def _segments_op(summary: str, op_id: str, ok: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    return {
-        "summary": summary,
-        "operationId": op_id,
-        "tags": ["segments"],
-        "security": [{"bearer": [SCOPE]}],
-        **extra,
-        "responses": {
-            "200": {"description": "Segments", "content": {"application/json": {"schema": ok}}},
-            "400": {"$ref": "#/components/responses/BadRequest"},
-            "401": {"$ref": "#/components/responses/Unauthorized"},
-            "403": {"$ref": "#/components/responses/Forbidden"},
-            "413": {"description": "Body too large", **error},
-            "501": {"description": "Account lookups are not configured", **error},
-        },
-    }
-
-
-_LIST = {"type": "array", "items": {"type": "string"}}
-_WHEN = {"type": ["string", "null"]}
-
-
-# `account`, `accounts` and `kind` are left out until account lookups work without an optional module
-# (today they answer 501 when collector.identity is missing, and schemathesis rightly calls that a 5xx).
-def openapi_paths(settings: Settings) -> dict[str, Any]:
-    site = {"type": "string", "enum": [s.domain for s in settings.sites]}
-    return {
-        "/api/segments": {
-            "get": _segments_op(
-                "Segments of one visitor or account, and contextual segments of the current request",
-                "segments",
-                {
-                    "type": "object",
-                    "properties": {
-                        "site": {"type": "string"},
-                        "segments": _LIST,
-                        "contextual": _LIST,
-                        "computed_at": _WHEN,
-                    },
-                },
-                parameters=[
-                    {"name": "site", "in": "query", "required": True, "schema": site},
-                    *(
-                        {"name": n, "in": "query", "schema": {"type": "string"}}
-                        for n in ("visitor", "gpc", "ua", "lang", "url", "referrer", "tz")
-                    ),
-                ],
-            )
-        },
-        "/api/segments/lookup": {
-            "post": _segments_op(
-                "Segments of many visitors and accounts",
-                "segmentsLookup",
-                {
-                    "type": "object",
-                    "properties": {
-                        "site": {"type": "string"},
-                        "visitors": {"type": "object"},
-                        "accounts": {"type": "object"},
-                        "computed_at": _WHEN,
-                    },
-                },
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["site"],
-                                "properties": {
-                                    "site": {"type": "string"},
-                                    "visitors": _LIST,
-                                    "accounts": _LIST,
-                                    "kind": {"type": "string"},
-                                },
-                            }
-                        }
-                    },
-                },
-            )
-        },
-        "/api/segments/context": {
-            "post": _segments_op(
-                "Contextual segments of a request the caller received",
-                "segmentsContext",
-                {"type": "object", "properties": {"site": {"type": "string"}, "contextual": _LIST}},
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["site"],
-                                "properties": {
-                                    "site": {"type": "string"},
-                                    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-                                    "url": {"type": "string", "maxLength": 2048},
-                                    "referrer": {"type": "string", "maxLength": 2048},
-                                    "timezone": {"type": "string", "maxLength": 2048},
-                                },
-                            }
-                        }
-                    },
-                },
-            )
-        },
-    }

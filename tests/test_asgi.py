@@ -14,7 +14,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from collector.asgi import App, BodyTimeouts, Direct, respond
+from collector.asgi import App, BodyTimeouts, Direct, query_map, respond
 
 
 @contextmanager
@@ -114,3 +114,11 @@ def test_body_timeouts_cut_a_slow_body_and_spare_a_prompt_one() -> None:
             assert sock.recv(4096).startswith(b"HTTP/1.1 408")
         assert httpx.post(url + "/echo", content=b"again").text == "again"
         assert timeouts.reading == {}
+
+
+def test_query_map_reads_parameters_as_starlette_does() -> None:
+    from starlette.datastructures import QueryParams
+
+    for query in (b"site=a.com&visitor=v-1", b"a=1&a=2&b=&c", b"q=caf%C3%A9+au+lait&x=%zz", b"", b"&&a=b=c"):
+        params = QueryParams(query.decode("latin-1"))
+        assert query_map({"query_string": query}) == {k: params[k] for k in params}, query

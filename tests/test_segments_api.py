@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from collector import store
+from collector import admin, segments_api, store
+from collector.access import INVALID_TOKEN
 from collector.auth import create_token
 from collector.cli import main as cli_main
-from collector.visitor import consented_visitor
-from tests.conftest import DESKTOP_UA, ORIGIN, SITE, LiveServer
+from collector.visitor import consented_hasher, consented_visitor
+from tests.conftest import DESKTOP_UA, ORIGIN, SITE, LiveServer, make_settings
 
 PHONE_UA = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
@@ -228,3 +231,62 @@ def test_cli_refreshes_and_lists_through_the_running_server(
     while "mobile" not in get(server, auth, visitor="visitor-0001").json()["segments"] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "mobile" in get(server, auth, visitor="visitor-0001").json()["segments"]
+
+
+def test_errors_are_json_with_a_bearer_challenge_and_wrong_methods_get_405(server: LiveServer) -> None:
+    r = get(server, {}, visitor="visitor-0001")
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+    assert r.json()["field"] == "authorization" and r.headers["x-content-type-options"] == "nosniff"
+    r = httpx.post(f"{server.url}/api/segments", headers=token(server, ["segments:read"]))
+    assert (r.status_code, r.headers["allow"], r.json()["field"]) == (405, "GET", None)
+    r = httpx.get(f"{server.url}/api/segments/lookup")
+    assert (r.status_code, r.headers["allow"]) == (405, "POST")
+
+
+def test_a_revoked_token_is_refused_at_once(server: LiveServer) -> None:
+    created = admin.call(server.settings, "token.create", {"name": "recs", "scopes": ["segments:read"]})
+    auth = {"Authorization": f"Bearer {created['token']}"}
+    assert get(server, auth, visitor="visitor-0001").status_code == 200
+    admin.call(server.settings, "token.revoke", {"token": "recs"})
+    assert get(server, auth, visitor="visitor-0001").status_code == 401
+
+
+@pytest.fixture
+def audited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
+    monkeypatch.setattr(segments_api, "AUDIT_SECONDS", 0.2)
+    live = LiveServer(make_settings(tmp_path)).start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def test_calls_are_audited_in_bulk_one_row_per_token_site_and_outcome(audited: LiveServer) -> None:
+    auth = token(audited, ["segments:read"], ["other.org"])
+    for _ in range(3):
+        assert get(audited, auth, site="other.org", visitor="visitor-0001").status_code == 200
+    assert get(audited, auth, visitor="visitor-0001").status_code == 403
+    lookup = {"site": "other.org", "visitors": ["visitor-0001", "visitor-0002"]}
+    assert httpx.post(f"{audited.url}/api/segments/lookup", json=lookup, headers=auth).status_code == 200
+    assert get(audited, {"Authorization": "Bearer col_nope_nope"}).status_code == 401
+    # Rows are written every AUDIT_SECONDS (0.2 s here), each with the number of lookups since the last one.
+    sql = (
+        "SELECT token_name, action, site, outcome, sum(CAST(split_part(target, ' ', 1) AS INTEGER)) FROM audit_log"
+        " WHERE action LIKE 'segments.%' AND target LIKE '% lookups' GROUP BY ALL ORDER BY ALL"
+    )
+    expected = [
+        (INVALID_TOKEN, "segments.read", None, "denied 401", 1),
+        ("personalizer", "segments.read", SITE, "denied 403", 1),
+        ("personalizer", "segments.read", "other.org", "allowed", 5),
+    ]
+    deadline = time.monotonic() + 5
+    while audited.query(sql) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert audited.query(sql) == expected
+
+
+def test_the_api_hashes_ids_as_ingest_does(tmp_path: Path) -> None:
+    pepper = b"p" * 32
+    hash_visitor = consented_hasher(pepper)
+    for raw in ("visitor-0001", "x" * 128, "Ünïcode-id"):
+        assert hash_visitor(SITE, raw) == consented_visitor(pepper, SITE, raw)
