@@ -16,7 +16,7 @@ from ua_parser import Domain, PartialResult
 from ua_parser.loaders import load_builtins
 from ua_parser.regex import Resolver
 
-from collector import bots, device_names
+from collector import bots, clients, device_names
 
 DEVICE_TYPES = ("desktop", "mobile", "tablet", "tv", "console", "wearable", "car", "other")
 MAX_UA_LENGTH = 512
@@ -88,7 +88,8 @@ def warm() -> None:
     """Load every rule set now (about two seconds) rather than on the first requests."""
     resolver()
     device_names.database()
-    bots.named_patterns()
+    bots.lists()
+    clients.clients()
 
 
 def detect(user_agent: str, hints: Mapping[str, str] | None = None) -> Device:
@@ -101,9 +102,12 @@ def detect(user_agent: str, hints: Mapping[str, str] | None = None) -> Device:
     browser_name, browser_version = browser_of(parsed, ch)
     model_hint = ch.get("sec-ch-ua-model") or None
     hardware = device_names.lookup(with_model(ua, model_hint) if model_hint else ua)
-    name = bots.bot_name(ua, generic=hardware is None or hardware.brand is None)
-    if name is None and parsed.device is not None and parsed.device.family == "Spider":
-        name = browser_name or "Spider"
+    client = clients.identify(ua)
+    spider = (browser_name or "Spider") if parsed.device is not None and parsed.device.family == "Spider" else None
+    if ua.strip() or not ch.get("sec-ch-ua"):  # an empty agent is a person's only if it sends Client Hints
+        name = bots.bot_name(ua, generic=hardware is None or hardware.brand is None, spider=spider, client=client)
+    else:
+        name = None
     if name is not None:
         return Device(
             os_name=os_name,
@@ -288,6 +292,7 @@ def quote(value: str) -> str:
 
 
 HINT_KEYS = (
+    "sec-ch-ua",
     "sec-ch-ua-mobile",
     "sec-ch-ua-model",
     "sec-ch-ua-platform",

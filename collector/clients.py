@@ -1,0 +1,82 @@
+"""The client software an agent names: app, feed reader, media player, mail client, browser or library.
+
+Matomo DeviceDetector's client lists, read from the installed `device-detector` package and tried in
+the order DeviceDetector tries them, so an app that embeds an HTTP library is named as the app.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from collector.rules import BOUNDED, NamedPatterns, read
+
+CLIENT_FILES = (
+    ("feed_readers.yml", "feed reader"),
+    ("mobile_apps.yml", "app"),
+    ("mediaplayers.yml", "media player"),
+    ("pim.yml", "pim"),
+    ("browsers.yml", "browser"),
+    ("libraries.yml", "library"),
+)
+# Software a person runs; found in an agent, it outweighs a library or a crawler word beside it.
+PEOPLE_KINDS = frozenset({"feed reader", "app", "media player", "pim", "browser"})
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    kind: str
+    name: str
+    version: str | None
+
+
+class Clients:
+    def __init__(self) -> None:
+        entries: list[tuple[str, str, bool]] = []
+        self.kinds: list[str] = []
+        self.versions: list[str] = []
+        for name, kind in CLIENT_FILES:
+            for e in read("client", name):
+                entries.append((BOUNDED.format(e["regex"]), str(e["name"]), True))
+                self.kinds.append(kind)
+                self.versions.append(str(e.get("version") or ""))
+        self.patterns = NamedPatterns(entries)
+        self.hinted_apps: dict[str, str] = {
+            **read("client", "hints", "apps.yml"),
+            **read("client", "hints", "browsers.yml"),
+        }
+        self.hinted_browsers = frozenset(read("client", "hints", "browsers.yml"))
+
+    def identify(self, ua: str) -> Client | None:
+        index = self.patterns.first(ua)
+        if index is None:
+            return None
+        name = self.patterns.render(index, self.patterns.entries[index][1], ua)
+        if not name:
+            return None
+        version = self.patterns.render(index, self.versions[index], ua) if self.versions[index] else None
+        return Client(self.kinds[index], name, version or None)
+
+    def from_requested_with(self, package: str) -> Client | None:
+        """The app or browser behind an Android web view's `X-Requested-With` package name."""
+        name = self.hinted_apps.get(package)
+        if name is None:
+            return None
+        return Client("browser" if package in self.hinted_browsers else "app", name, None)
+
+
+_clients: Clients | None = None
+_lock = threading.Lock()
+
+
+def clients() -> Clients:
+    global _clients
+    if _clients is None:
+        with _lock:
+            if _clients is None:
+                _clients = Clients()
+    return _clients
+
+
+def identify(user_agent: str) -> Client | None:
+    return clients().identify(user_agent)
