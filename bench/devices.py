@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -36,24 +37,41 @@ UAP = CORPORA / "uap-core" / "usr" / "share" / "uap-core" / "tests"
 FIELDS = ("type", "brand", "model", "code", "os", "os_version", "browser", "browser_version")
 GENERIC = {"generic", "generic_android", "generic_android_tablet", "generic_inettv"}
 
-# Spelling differences between the projects' names for the same thing, compared after folding.
+# Spelling differences between the projects' names for the same product, compared after folding
+# (lower case, accents and punctuation dropped). Each pair names one product; see docs/devices.md.
 ALIASES = {
-    "macosx": "macos",
-    "mac": "macos",
-    "chromeos": "chromeos",
-    "microsoftedge": "edge",
-    "samsungbrowser": "samsunginternet",
-    "chromewebview": "chromemobilewebview",
-    "androidwebview": "chromemobilewebview",
-    "miuibrowser": "miuibrowser",
+    # operating systems
+    "macosx": "macos",  # Apple renamed Mac OS X to OS X, then macOS
+    "mac": "macos",  # Matomo's "Mac" is macOS
+    "gnulinux": "linux",  # Matomo's "GNU/Linux"
+    "web0s": "webos",  # LG's webOS, spelled with a zero in its agents, which uap-core copies
+    # browsers
+    "microsoftedge": "edge",  # uap-core "Edge", Matomo "Microsoft Edge"
+    "edgemobile": "edge",  # uap-core's name for Edge on Android (EdgA), Matomo's "Microsoft Edge"
+    "samsungbrowser": "samsunginternet",  # Samsung Internet, the app's old and new name
+    "chromewebview": "chromemobilewebview",  # Android System WebView
+    "androidwebview": "chromemobilewebview",  # the same, as its Client Hints brand calls it
     "internetexplorer": "ie",
-    "iemobile": "iemobile",
-    "firefoxios": "firefoxios",
-    "chromeios": "chromemobileios",
-    "operamini": "operamini",
-    "ucbrowser": "ucbrowser",
-    "blackberryos": "blackberryos",
-    "gnulinux": "linux",
+    "chromeios": "chromemobileios",  # Chrome on iOS (CriOS)
+    "androidbrowser": "android",  # the AOSP stock browser: uap-core "Android", Matomo "Android Browser"
+    "mibrowser": "miuibrowser",  # Xiaomi's browser, MiuiBrowser in its agents, sold as Mi Browser
+    "qqbrowsermobile": "qqbrowser",  # uap-core's name for the Android edition (MQQBrowser)
+    "mobilesilk": "amazonsilk",  # Amazon Silk on Fire devices
+    "upbrowser": "openwavemobilebrowser",  # Openwave's browser, UP.Browser in its agents
+    "puffinwebbrowser": "puffin",
+    "blackberrywebkit": "blackberrybrowser",  # BlackBerry's WebKit browser (OS 6-7)
+    "vewdbrowser": "operadevices",  # Opera TV / Opera Devices SDK, renamed Vewd in 2017
+    "epiphany": "gnomeweb",  # GNOME Web's name until 2012 and still its agent token
+    "duckduckgomobile": "duckduckgoprivacybrowser",
+    "telecabrowser": "obigo",  # Obigo is Teleca's browser
+    "ecosiaandroid": "ecosia",
+    "baiduexplorer": "baidubrowser",
+    "atombrowser": "atom",
+    "espial": "espialtvbrowser",
+    "seznamprohlizec": "seznambrowser",  # "prohlížeč" is Czech for browser
+    "nokiaserviceswapbrowser": "nokiabrowser",
+    "wosbrowser": "webosbrowser",  # Palm webOS's browser
+    "aloha": "alohabrowser",
 }
 
 Record = dict[str, Any]
@@ -81,7 +99,8 @@ class Score:
 def fold(value: object) -> str | None:
     if value is None or value == "" or value == "Other" or value == "Unknown":
         return None
-    text = re.sub(r"[^a-z0-9]", "", str(value).lower())
+    ascii_text = unicodedata.normalize("NFKD", str(value)).encode("ascii", "ignore").decode()
+    text = re.sub(r"[^a-z0-9]", "", ascii_text.lower())
     return ALIASES.get(text, text) or None
 
 
