@@ -1,4 +1,4 @@
-"""The client software an agent names: app, feed reader, media player, mail client, browser or library.
+"""The client software an agent names (app, feed reader, media player, mail client, browser or library) and its OS.
 
 Matomo DeviceDetector's client lists, read from the installed `device-detector` package and tried in
 the order DeviceDetector tries them, so an app that embeds an HTTP library is named as the app.
@@ -41,6 +41,9 @@ class Clients:
                 self.kinds.append(kind)
                 self.versions.append(str(e.get("version") or ""))
         self.patterns = NamedPatterns(entries)
+        systems = read("oss.yml")
+        self.systems = NamedPatterns([(BOUNDED.format(e["regex"]), str(e["name"]), True) for e in systems])
+        self.system_versions = [str(e.get("version") or "") for e in systems]
         self.hinted_apps: dict[str, str] = {
             **read("client", "hints", "apps.yml"),
             **read("client", "hints", "browsers.yml"),
@@ -56,6 +59,14 @@ class Clients:
             return None
         version = self.patterns.render(index, self.versions[index], ua) if self.versions[index] else None
         return Client(self.kinds[index], name, version or None)
+
+    def system(self, ua: str) -> tuple[str, str | None] | None:
+        """The operating system Matomo's list finds in the agent, and its version."""
+        index = self.systems.first(ua)
+        if index is None or not (name := self.systems.render(index, self.systems.entries[index][1], ua)):
+            return None
+        version = self.systems.render(index, self.system_versions[index], ua) if self.system_versions[index] else None
+        return name, (version or "").replace("_", ".").strip(".") or None
 
     def from_requested_with(self, package: str) -> Client | None:
         """The app or browser behind an Android web view's `X-Requested-With` package name."""

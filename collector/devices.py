@@ -38,7 +38,15 @@ KINDS = {
     "camera": "other",
     "peripheral": "other",
 }
-OS_NAMES = {"Mac OS X": "macOS", "Chrome OS": "ChromeOS", "Windows Phone": "Windows Phone", "Web0S": "webOS"}
+OS_NAMES = {
+    "Mac OS X": "macOS",
+    "Mac": "macOS",
+    "Chrome OS": "ChromeOS",
+    "Chromium OS": "ChromeOS",
+    "Windows Phone": "Windows Phone",
+    "Web0S": "webOS",
+    "GNU/Linux": "Linux",
+}
 GENERIC_BRANDS = frozenset({"Generic", "Generic_Android", "Generic_Android_Tablet", "Generic_Inettv"})
 GENERIC_MODELS = frozenset({"Smartphone", "Tablet", "Feature Phone", "Android", "K", "Other"})
 DESKTOP_OS = frozenset({"Windows", "macOS", "Linux", "ChromeOS", "Ubuntu", "Fedora", "Debian", "FreeBSD", "OpenBSD"})
@@ -65,6 +73,12 @@ ENGINE_BROWSERS = frozenset(
     {"Chrome", "Chrome Mobile", "Chrome Webview", "Chromium", "Safari", "Mobile Safari", "Android Browser"}
 )
 
+# Systems Matomo tells apart that uap-core reports as the one they derive from.
+EDITIONS = {
+    "Android": ("HarmonyOS", "Fire OS", "Android TV", "Wear OS"),
+    "iOS": ("iPadOS", "watchOS", "tvOS"),
+    "Windows": ("Windows CE", "Windows RT", "Windows Mobile", "Windows IoT"),
+}
 # Matomo's names for a mobile or web-view engine, in uap-core's words, for agents uap-core takes for desktop ones.
 MOBILE_ENGINES = {
     "Chrome Mobile": "Chrome Mobile",
@@ -127,7 +141,7 @@ def detect(user_agent: str, hints: Mapping[str, str] | None = None) -> Device:
     if bots.is_prefetch(ch):
         return Device(is_bot=True, bot_name="Prefetch")
     parsed = resolver()(ua, Domain.ALL)
-    os_name, os_version = operating_system(parsed, ch)
+    os_name, os_version = operating_system(parsed, ch, ua)
     browser_name, browser_version = browser_of(parsed, ch)
     model_hint = ch.get("sec-ch-ua-model") or None
     hardware = device_names.lookup(with_model(ua, model_hint) if model_hint else ua)
@@ -155,7 +169,7 @@ def detect(user_agent: str, hints: Mapping[str, str] | None = None) -> Device:
         brand = hardware.brand or brand
         model = hardware.model
         kind = KINDS.get(hardware.kind or "")
-    device_type = form_factor(ua, kind, os_name, ch)
+    device_type = form_factor(ua, kind, os_name, ch, known_model=model is not None)
     return Device(
         device_type=device_type,
         device_brand=brand,
@@ -168,7 +182,9 @@ def detect(user_agent: str, hints: Mapping[str, str] | None = None) -> Device:
     )
 
 
-def form_factor(ua: str, kind: str | None, os_name: str | None, ch: Mapping[str, str]) -> str | None:
+def form_factor(
+    ua: str, kind: str | None, os_name: str | None, ch: Mapping[str, str], known_model: bool = False
+) -> str | None:
     if TV.search(ua):
         return "tv"
     if CONSOLE.search(ua):
@@ -178,8 +194,10 @@ def form_factor(ua: str, kind: str | None, os_name: str | None, ch: Mapping[str,
     if CAR.search(ua):
         return "car"
     if kind is not None:
+        # A brand's phones and tablets share one rule; without a known model, the Mobile token decides.
         if (
             kind == "mobile"
+            and not known_model
             and os_name == "Android"
             and "mobile" not in ua.lower()
             and ch.get("sec-ch-ua-mobile") != "?1"
@@ -197,11 +215,16 @@ def form_factor(ua: str, kind: str | None, os_name: str | None, ch: Mapping[str,
     return None
 
 
-def operating_system(parsed: PartialResult, ch: Mapping[str, str]) -> tuple[str | None, str | None]:
+def operating_system(parsed: PartialResult, ch: Mapping[str, str], ua: str) -> tuple[str | None, str | None]:
     name = version = None
     if parsed.os is not None and parsed.os.family != "Other":
         name = OS_NAMES.get(parsed.os.family, parsed.os.family)
         version = dotted(parsed.os.major, parsed.os.minor, parsed.os.patch)
+    if name in (None, "Linux", "Android", "iOS", "Windows") and (found := clients.clients().system(ua)):
+        # Matomo's list where uap-core finds no system, only the Linux kernel, or not the edition.
+        other, other_version = found
+        if name in (None, "Linux") or other in EDITIONS.get(name, ()):
+            name, version = OS_NAMES.get(other, other), other_version
     platform = ch.get("sec-ch-ua-platform")
     platform_version = ch.get("sec-ch-ua-platform-version")
     if platform:

@@ -31,7 +31,7 @@ def test_ipad_is_a_tablet() -> None:
         "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 "
         "Mobile/15E148 Safari/604.1"
     )
-    assert (d.device_type, d.device_brand, d.device_model, d.os_name) == ("tablet", "Apple", "iPad", "iOS")
+    assert (d.device_type, d.device_brand, d.device_model, d.os_name) == ("tablet", "Apple", "iPad", "iPadOS")
 
 
 def test_samsung_code_gets_its_marketing_name() -> None:
