@@ -134,14 +134,18 @@ def bot_name(
     if kind in APP_KINDS:
         return None
     if kind == "browser":
-        m = CRAWLER_WORDS.search(ua) if generic or spider else None
-        return m.group() if m else None
+        words = CRAWLER_WORDS.search(ua) if generic or spider else None
+        return words.group() if words else None
     if spider:
         return spider
     if kind == "library" and isinstance(known, Client):
         return known.name
-    if generic and (m := CRAWLER_WORDS.search(ua) or LIBRARY_WORDS.search(ua) or found.catch_all.search(ua)):
-        return m.group().strip(" _-") or "Generic Bot"
+    if not generic:
+        return None
+    if words := CRAWLER_WORDS.search(ua) or LIBRARY_WORDS.search(ua):
+        return words.group()
+    if rest := found.catch_all.search(ua):
+        return rest.group().strip(" _-;/()") or "Generic Bot"
     return None
 
 

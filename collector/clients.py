@@ -19,6 +19,12 @@ CLIENT_FILES = (
     ("browsers.yml", "browser"),
     ("libraries.yml", "library"),
 )
+# Systems Matomo tells apart that uap-core reports as the one they derive from.
+EDITIONS = {
+    "Android": ("HarmonyOS", "Fire OS", "Android TV", "Wear OS"),
+    "iOS": ("iPadOS", "watchOS", "tvOS"),
+    "Windows": ("Windows CE", "Windows RT", "Windows Mobile", "Windows IoT"),
+}
 # Software a person runs; found in an agent, it outweighs a library or a crawler word beside it.
 PEOPLE_KINDS = frozenset({"feed reader", "app", "media player", "pim", "browser"})
 
@@ -42,8 +48,8 @@ class Clients:
                 self.versions.append(str(e.get("version") or ""))
         self.patterns = NamedPatterns(entries)
         systems = read("oss.yml")
-        self.systems = NamedPatterns([(BOUNDED.format(e["regex"]), str(e["name"]), True) for e in systems])
-        self.system_versions = [str(e.get("version") or "") for e in systems]
+        self.systems = Systems(systems)
+        self.editions = {base: Systems([e for e in systems if e["name"] in names]) for base, names in EDITIONS.items()}
         self.hinted_apps: dict[str, str] = {
             **read("client", "hints", "apps.yml"),
             **read("client", "hints", "browsers.yml"),
@@ -60,13 +66,9 @@ class Clients:
         version = self.patterns.render(index, self.versions[index], ua) if self.versions[index] else None
         return Client(self.kinds[index], name, version or None)
 
-    def system(self, ua: str) -> tuple[str, str | None] | None:
-        """The operating system Matomo's list finds in the agent, and its version."""
-        index = self.systems.first(ua)
-        if index is None or not (name := self.systems.render(index, self.systems.entries[index][1], ua)):
-            return None
-        version = self.systems.render(index, self.system_versions[index], ua) if self.system_versions[index] else None
-        return name, (version or "").replace("_", ".").strip(".") or None
+    def system(self, ua: str, editions_of: str | None = None) -> tuple[str, str | None] | None:
+        """The operating system Matomo's list finds in the agent and its version; or only editions of one system."""
+        return (self.editions[editions_of] if editions_of else self.systems).find(ua)
 
     def from_requested_with(self, package: str) -> Client | None:
         """The app or browser behind an Android web view's `X-Requested-With` package name."""
@@ -74,6 +76,19 @@ class Clients:
         if name is None:
             return None
         return Client("browser" if package in self.hinted_browsers else "app", name, None)
+
+
+class Systems:
+    def __init__(self, entries: list[dict[str, str]]) -> None:
+        self.patterns = NamedPatterns([(BOUNDED.format(e["regex"]), str(e["name"]), True) for e in entries])
+        self.versions = [str(e.get("version") or "") for e in entries]
+
+    def find(self, ua: str) -> tuple[str, str | None] | None:
+        index = self.patterns.first(ua)
+        if index is None or not (name := self.patterns.render(index, self.patterns.entries[index][1], ua)):
+            return None
+        version = self.patterns.render(index, self.versions[index], ua) if self.versions[index] else None
+        return name, (version or "").replace("_", ".").strip(".") or None
 
 
 _clients: Clients | None = None

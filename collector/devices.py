@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import ua_parser_rs
 from ua_parser import Domain, PartialResult
 from ua_parser.loaders import load_builtins
 from ua_parser.regex import Resolver
@@ -73,12 +74,6 @@ ENGINE_BROWSERS = frozenset(
     {"Chrome", "Chrome Mobile", "Chrome Webview", "Chromium", "Safari", "Mobile Safari", "Android Browser"}
 )
 
-# Systems Matomo tells apart that uap-core reports as the one they derive from.
-EDITIONS = {
-    "Android": ("HarmonyOS", "Fire OS", "Android TV", "Wear OS"),
-    "iOS": ("iPadOS", "watchOS", "tvOS"),
-    "Windows": ("Windows CE", "Windows RT", "Windows Mobile", "Windows IoT"),
-}
 # Matomo's names for a mobile or web-view engine, in uap-core's words, for agents uap-core takes for desktop ones.
 MOBILE_ENGINES = {
     "Chrome Mobile": "Chrome Mobile",
@@ -87,16 +82,29 @@ MOBILE_ENGINES = {
     "Android Browser": "Android",
 }
 
-TV = re.compile(
-    r"SmartTV|SMART-TV|Smart TV|GoogleTV|Android TV|AndroidTV|HbbTV|NetCast|Web0S|WebOS.TV|Tizen.+TV|BRAVIA|"
-    r"AppleTV|tvOS|Roku|CrKey|AFT[A-Z]|\bTV Safari|Viera|Opera TV|Large Screen",
-    re.IGNORECASE,
+# Form factors an agent states outright, in order of precedence: first matching rule wins.
+STATED = ua_parser_rs.DeviceExtractor(
+    [
+        (
+            r"SmartTV|SMART-TV|Smart TV|GoogleTV|Android TV|AndroidTV|HbbTV|NetCast|Web0S|WebOS.TV|Tizen.+TV|BRAVIA|"
+            r"AppleTV|tvOS|Roku|CrKey|AFT[A-Z]|\bTV Safari|Viera|Opera TV|Large Screen",
+            "i",
+            "tv",
+            "",
+            "-",
+        ),
+        (r"PlayStation|Xbox|Nintendo|\bOUYA\b", "i", "console", "", "-"),
+        (r"watchOS|Apple Watch|\bWatch\d|Wear ?OS|Galaxy Watch|\bGear S\d|Tizen.+Wearable", "i", "wearable", "", "-"),
+        (r"QtCarBrowser|Tesla/|Android Automotive|\bCarPlay\b", "i", "car", "", "-"),
+    ]
 )
-CONSOLE = re.compile(r"PlayStation|Xbox|Nintendo|\bOUYA\b", re.IGNORECASE)
-WEARABLE = re.compile(r"watchOS|Apple Watch|\bWatch\d|Wear ?OS|Galaxy Watch|\bGear S\d|Tizen.+Wearable", re.IGNORECASE)
-CAR = re.compile(r"QtCarBrowser|Tesla/|Android Automotive|\bCarPlay\b", re.IGNORECASE)
-TABLET = re.compile(r"iPad|Tablet|\bTab\b|Kindle|Silk/|PlayBook|Nexus (?:7|9|10)\b", re.IGNORECASE)
-MOBILE = re.compile(r"Mobi|iPhone|iPod|Windows Phone|BlackBerry|BB10|Opera Mini|KaiOS|Symbian|J2ME|MIDP", re.IGNORECASE)
+# Tokens of hand-held devices when no rule knows the device: tablets first.
+HANDHELD = ua_parser_rs.DeviceExtractor(
+    [
+        (r"iPad|Tablet|\bTab\b|Kindle|Silk/|PlayBook|Nexus (?:7|9|10)\b", "i", "tablet", "", "-"),
+        (r"Mobi|iPhone|iPod|Windows Phone|BlackBerry|BB10|Opera Mini|KaiOS|Symbian|J2ME|MIDP", "i", "mobile", "", "-"),
+    ]
+)
 ANDROID_DEVICE = re.compile(r"(Android[^;)]*;(?: [\w-]+;)?) ?[^;)]*(\))")
 
 
@@ -185,14 +193,8 @@ def detect(user_agent: str, hints: Mapping[str, str] | None = None) -> Device:
 def form_factor(
     ua: str, kind: str | None, os_name: str | None, ch: Mapping[str, str], known_model: bool = False
 ) -> str | None:
-    if TV.search(ua):
-        return "tv"
-    if CONSOLE.search(ua):
-        return "console"
-    if WEARABLE.search(ua):
-        return "wearable"
-    if CAR.search(ua):
-        return "car"
+    if (stated := STATED.extract(ua)) is not None:
+        return str(stated.family)
     if kind is not None:
         # A brand's phones and tablets share one rule; without a known model, the Mobile token decides.
         if (
@@ -204,9 +206,10 @@ def form_factor(
         ):
             return "tablet"
         return kind
-    if TABLET.search(ua):
+    handheld = HANDHELD.extract(ua)
+    if handheld is not None and handheld.family == "tablet":
         return "tablet"
-    if ch.get("sec-ch-ua-mobile") == "?1" or MOBILE.search(ua):
+    if ch.get("sec-ch-ua-mobile") == "?1" or handheld is not None:
         return "mobile"
     if os_name == "Android":
         return "tablet"
@@ -220,11 +223,11 @@ def operating_system(parsed: PartialResult, ch: Mapping[str, str], ua: str) -> t
     if parsed.os is not None and parsed.os.family != "Other":
         name = OS_NAMES.get(parsed.os.family, parsed.os.family)
         version = dotted(parsed.os.major, parsed.os.minor, parsed.os.patch)
-    if name in (None, "Linux", "Android", "iOS", "Windows") and (found := clients.clients().system(ua)):
+    if name in (None, "Linux") or name in clients.EDITIONS:
         # Matomo's list where uap-core finds no system, only the Linux kernel, or not the edition.
-        other, other_version = found
-        if name in (None, "Linux") or other in EDITIONS.get(name, ()):
-            name, version = OS_NAMES.get(other, other), other_version
+        found = clients.clients().system(ua, editions_of=name if name in clients.EDITIONS else None)
+        if found is not None:
+            name, version = OS_NAMES.get(found[0], found[0]), found[1]
     platform = ch.get("sec-ch-ua-platform")
     platform_version = ch.get("sec-ch-ua-platform-version")
     if platform:
