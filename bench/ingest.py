@@ -77,7 +77,13 @@ def real_user_agents() -> list[str]:
         print(f"(uap-core corpus unavailable: {exc}; using synthetic UAs)")
         return []
     seen = dict.fromkeys(
-        c["user_agent_string"] for c in cases if c["family"] != "Spider" and '"' not in c["user_agent_string"]
+        ua
+        for c in cases
+        if c["family"] != "Spider"
+        and (ua := c["user_agent_string"]).isascii()
+        and ua.isprintable()
+        and '"' not in ua
+        and "\\" not in ua
     )
     return list(seen)
 
@@ -196,6 +202,46 @@ print(json.dumps({{"rps": n / {seconds}, "requests": n, "p50_ms": lat[len(lat)//
     return dict(json.loads(out.stdout))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, all its threads (DuckDB's and the journal's included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+METRICS = {
+    "collector_device_cache_misses_total": "misses",
+    "collector_batch_commit_seconds_sum": "commit_s",
+    "collector_batch_commit_seconds_count": "commits",
+}
+
+
+def server_metrics(url: str, token: str | None) -> dict[str, float]:
+    """The collector's own counters (device cache misses, journal commits); {} for the no-op."""
+    if token is None:
+        return {}
+    text = httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10).text
+    found = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in METRICS:
+            found[METRICS[name]] = float(value)
+    return found
+
+
+def admin_token(cmd: list[str]) -> str:
+    """A token for /metrics, created through the running server (the CLI goes through its admin socket)."""
+    base = cmd[: cmd.index("serve")]
+    options = [a for i, a in enumerate(cmd) if i > 0 and cmd[i - 1] in ("--config", "--data-dir")]
+    config, data_dir = options
+    out = subprocess.run(
+        [*base, "token", "create", "--config", config, "--data-dir", data_dir, "--name", "bench", "--scope", "admin"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.strip().splitlines()[-1]
+
+
 def measure(
     name: str, cmd: list[str], port: int, args: argparse.Namespace, script: Path, uas: list[str]
 ) -> dict[str, float]:
@@ -203,11 +249,18 @@ def measure(
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc)
+        token = admin_token(cmd) if name == "collector" else None
         if shutil.which("wrk"):
-            run_wrk(url, script, 2, args.connections)  # warm-up: caches, JIT-free but allocator and salts
+            run_wrk(url, script, args.warmup, args.connections)  # warm-up: caches, allocator, salts
+            before = cpu_seconds(proc.pid)
+            counters = server_metrics(url, token)
             result = run_wrk(url, script, args.seconds, args.connections)
+            result["cpu_us"] = (cpu_seconds(proc.pid) - before) / max(1, result["requests"]) * 1e6
+            after = server_metrics(url, token)
+            result.update({k: v - counters.get(k, 0.0) for k, v in after.items()})
         else:
             result = run_async_load(url, uas, args.seconds, args.connections)
+            result["cpu_us"] = float("nan")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -232,7 +285,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--distinct-uas", type=int, default=3000)
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of the same load before measuring")
     args = parser.parse_args()
+    load_before = f"{os.getloadavg()[0]:.2f}"
     tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     uas = user_agents(args.distinct_uas, 20_000)
     script = tmp / "post.lua"
@@ -258,15 +313,25 @@ def main() -> None:
         os.environ.pop("COLLECTOR_LOG_LEVEL")
     stored = stored_events(data_dir)
 
-    print(f"{'server':<12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'stored/s':>10}")
+    head = f"{'server':<12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'stored/s':>10}{'CPU us/req':>12}"
+    print(head)
     print(
         f"{'no-op':<12}{noop['rps']:>10.0f}{noop['p50_ms']:>9.2f}{noop['p99_ms']:>9.2f}{noop['errors']:>9.0f}{'-':>10}"
+        f"{noop['cpu_us']:>12.0f}"
     )
     print(
         f"{'collector':<12}{real['rps']:>10.0f}{real['p50_ms']:>9.2f}{real['p99_ms']:>9.2f}{real['errors']:>9.0f}"
-        f"{stored / (args.seconds + 2):>10.0f}"
+        f"{stored / (args.seconds + args.warmup):>10.0f}{real['cpu_us']:>12.0f}"
     )
     print(f"ratio collector/no-op: {real['rps'] / noop['rps']:.2f}  (stored {stored} events; run took {elapsed:.0f}s)")
+    if "commits" in real:
+        misses, commits = int(real["misses"]), max(1.0, real["commits"])
+        print(
+            f"collector, measured window: {misses} device-cache misses ({misses / max(1, real['requests']):.2%} of"
+            f" requests), {commits:.0f} journal commits of {real['requests'] / commits:.1f} requests on average,"
+            f" {real['commit_s'] / commits * 1000:.2f} ms each (write + fdatasync)"
+        )
+    print(f"load average before the run: {load_before}; after: {os.getloadavg()[0]:.2f}")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

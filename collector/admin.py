@@ -31,11 +31,22 @@ class ServerUnavailable(Exception):
     pass
 
 
+# Operations after which the journal is loaded and deleted, so that erased events do not outlive them there.
+SEALING_OPS = frozenset({"erase"})
+
+
 class AdminServer:
-    def __init__(self, settings: Settings, con: duckdb.DuckDBPyConnection, sync: Callable[[], object]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        con: duckdb.DuckDBPyConnection,
+        sync: Callable[[], object],
+        seal_off: Callable[[], object] = lambda: None,
+    ) -> None:
         self.settings = settings
         self.con = con
         self.sync = sync
+        self.seal_off = seal_off
         self.path = settings.socket_path
         self._server: asyncio.AbstractServer | None = None
 
@@ -77,9 +88,12 @@ class AdminServer:
         self.sync()  # a command sees every event acknowledged before it
         cursor = store.cursor(self.con)
         try:
-            return {"ok": True, "result": run_op(name, cursor, self.settings, args)}
+            result = run_op(name, cursor, self.settings, args)
         finally:
             cursor.close()
+        if name in SEALING_OPS:
+            self.seal_off()
+        return {"ok": True, "result": result}
 
 
 def _answers(path: Path) -> bool:

@@ -13,11 +13,13 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from collector import metrics, openapi, store
 from collector.access import Access, auth_error_response, require
 from collector.accesslog import AccessLog
 from collector.admin import AdminServer
+from collector.asgi import App, Direct, respond_json
 from collector.auth import AuthError
 from collector.dashboard import Dashboard
 from collector.devices import Detector
@@ -66,7 +68,7 @@ def create_app(
     runtime: Runtime | None = None,
     detector: Detect | None = None,
     services: Sequence[Service] = (),
-) -> Starlette:
+) -> App:
     """The collector as an ASGI app. With no runtime, the lifespan opens the data directory itself."""
     settings = settings or (runtime.settings if runtime else load_settings())
     snippet = load_snippet()
@@ -88,14 +90,14 @@ def create_app(
         access = Access(rt.con)
         segments = SegmentsAPI(settings, rt.con, rt.keys.pepper, sync=writer.sync)
         writer.start()
-        admin = AdminServer(settings, rt.con, writer.sync)
+        admin = AdminServer(settings, rt.con, writer.sync, writer.seal_off)
         await admin.start()
         await segments.start()
         live.segments = segments
         maintenance = asyncio.create_task(_maintain(rt))
         purging = asyncio.create_task(purge_daily(rt.con, settings))
         live.runtime, live.writer, live.ingest, live.devices = rt, writer, ingest, devices
-        live.privacy = PrivacyAPI(settings, rt.con, rt.keys.pepper, writer.sync, segments.forget)
+        live.privacy = PrivacyAPI(settings, rt.con, rt.keys.pepper, writer.sync, segments.forget, writer.seal_off)
         live.access = access
         app.state.live = live
         app.state.access = access
@@ -110,6 +112,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await ingest.close()
             await segments.close()
             await admin.close()
             writer.close()
@@ -118,13 +121,11 @@ def create_app(
             rt.close()
             log.info("collector stopped", extra={"events": writer.stats.events})
 
-    async def event(request: Request) -> Response:
-        assert live.ingest is not None
-        return await live.ingest(request)
-
-    async def event_preflight(request: Request) -> Response:
-        assert live.ingest is not None
-        return await live.ingest.preflight(request)
+    async def event(scope: Scope, receive: Receive, send: Send) -> None:
+        if live.ingest is None:
+            await respond_json(send, 503, {"error": "the collector is starting or stopping", "field": None})
+            return
+        await live.ingest(scope, receive, send)
 
     async def healthz(request: Request) -> Response:
         writer = live.writer
@@ -181,8 +182,6 @@ def create_app(
     routes = [
         Route("/", index, methods=["GET"]),
         Route("/js/collector.js", script, methods=["GET"]),
-        Route("/api/event", event, methods=["POST"]),
-        Route("/api/event", event_preflight, methods=["OPTIONS"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/api/segments", segments_get, methods=["GET"]),
         Route("/api/segments/lookup", segments_lookup, methods=["POST"]),
@@ -199,7 +198,8 @@ def create_app(
         Route("/api/csp-report", privacy("csp_report"), methods=["POST"]),
         Route("/api/csp-report", privacy("preflight"), methods=["OPTIONS"]),
     ]
-    return Starlette(
+    return App(
+        direct=[Direct("/api/event", frozenset({"POST", "OPTIONS"}), event)],
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(AccessLog), Middleware(SecurityHeadersMiddleware)],

@@ -32,16 +32,19 @@ def run_anywhere(settings: Settings, name: str, args: dict[str, Any]) -> Any:
     keys = load_keys(settings.key_path, create=False) if settings.encrypt else None
     key = keys.database_key if keys else None
     con = open_database(settings.database_path, key)
+    journal = Journal(settings.journal_path) if settings.journal_path.exists() else None
     try:
         migrate(con)
-        if settings.journal_path.exists():
-            journal = Journal(settings.journal_path)
-            try:
-                replay(con, journal, Sealer(key))  # events acknowledged before an unclean stop
-            finally:
-                journal.close()
-        return run_op(name, con, settings, args)
+        if journal is not None:
+            replay(con, journal, Sealer(key))  # events acknowledged before an unclean stop
+        result = run_op(name, con, settings, args)
+        if journal is not None and name in admin.SEALING_OPS:
+            journal.rotate()  # everything is loaded: the older segments can go (see Writer.seal_off)
+            journal.drop_older()
+        return result
     finally:
+        if journal is not None:
+            journal.close()
         con.close()
 
 

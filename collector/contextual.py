@@ -145,7 +145,7 @@ def build_context(
     device = detector(user_agent, {h: v for h in HINT_HEADERS if (v := headers.get(h))}) if user_agent else Device()
     host: str | None = None
     path: str | None = None
-    utm: dict[str, str] = {}
+    utm: Mapping[str, str] = {}
     if url:
         with contextlib.suppress(BadURL):
             host, path, utm = split_page_url(url)

@@ -413,7 +413,7 @@ class Detector:
 
     def detect(self, user_agent: str, hints: Mapping[str, str] | None = None) -> Device:
         ch = normalize_hints(hints) if hints else {}
-        key = (user_agent, tuple(ch.get(name, "") for name in HINT_KEYS))
+        key = (user_agent, tuple(ch.get(name, "") for name in HINT_KEYS) if ch else ())
         with self.lock:
             device = self.cache.get(key)
             if device is not None:

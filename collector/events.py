@@ -1,17 +1,17 @@
 """The event: parsed once from a request, then refined by pipeline steps.
 
 Event is an immutable NamedTuple: steps return `event._replace(...)`, about eight times cheaper than
-dataclasses.replace on a frozen dataclass of this width, which mattered on the ingest hot path.
+dataclasses.replace on a frozen dataclass of this width, which mattered on the ingest hot path; its own
+_replace below is about twice as fast again as namedtuple's (which walks all 33 fields through a dict).
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class DropReason(enum.StrEnum):
@@ -23,8 +23,7 @@ class DropReason(enum.StrEnum):
     UNKNOWN_SITE = "unknown_site"
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class Request(NamedTuple):
     """What the pipeline may know about the HTTP request; held in memory only, never stored."""
 
     ip: str
@@ -37,7 +36,7 @@ class Request:
 NO_UTM: Mapping[str, str] = MappingProxyType({})
 
 
-class Event(NamedTuple):
+class _Fields(NamedTuple):
     # From the client, validated by the parser.
     site: str
     name: str
@@ -73,3 +72,16 @@ class Event(NamedTuple):
     browser_version: str | None = None
     scrubbed: tuple[tuple[str, str], ...] = ()  # (kind, field) per identifier scrubbed or click id stripped
     dropped: DropReason | None = None
+
+
+_INDEX = {name: i for i, name in enumerate(_Fields._fields)}
+
+
+class Event(_Fields):
+    __slots__ = ()
+
+    def _replace(self, **changes: Any) -> Event:
+        values = list(self)
+        for name, value in changes.items():
+            values[_INDEX[name]] = value
+        return tuple.__new__(Event, values)

@@ -30,7 +30,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
+from collector.asgi import App, Direct, respond_json
 from collector.devices import Detector
 from collector.devices import warm as warm_devices
 from collector.ingest import Ingest
@@ -109,7 +111,7 @@ class KVSalts(SaltCache):
         return destroyed
 
 
-def create_ingest_app(settings: Settings, pepper: bytes, *, detector: Detect | None = None) -> Starlette:
+def create_ingest_app(settings: Settings, pepper: bytes, *, detector: Detect | None = None) -> App:
     """The ingest node as an ASGI app: the beacon endpoint, the snippet and a health check; no read APIs."""
     servers = parse_servers(settings.sink)
     snippet = load_snippet()
@@ -137,6 +139,7 @@ def create_ingest_app(settings: Settings, pepper: bytes, *, detector: Detect | N
         try:
             yield
         finally:
+            await ingest.close()
             await sink.drain()
             for task in tasks:
                 task.cancel()
@@ -146,15 +149,12 @@ def create_ingest_app(settings: Settings, pepper: bytes, *, detector: Detect | N
             await close_quietly(nc)
             log.info("ingest node stopped", extra={"events": sink.published_events})
 
-    async def event(request: Request) -> Response:
-        ingest = state["ingest"]
-        assert isinstance(ingest, Ingest)
-        return await ingest(request)
-
-    async def event_preflight(request: Request) -> Response:
-        ingest = state["ingest"]
-        assert isinstance(ingest, Ingest)
-        return await ingest.preflight(request)
+    async def event(scope: Scope, receive: Receive, send: Send) -> None:
+        ingest = state.get("ingest")
+        if not isinstance(ingest, Ingest):
+            await respond_json(send, 503, {"error": "the ingest node is starting or stopping", "field": None})
+            return
+        await ingest(scope, receive, send)
 
     async def healthz(request: Request) -> Response:
         sink = state.get("sink")
@@ -175,11 +175,9 @@ def create_ingest_app(settings: Settings, pepper: bytes, *, detector: Detect | N
     routes = [
         Route("/", index, methods=["GET"]),
         Route("/js/collector.js", script, methods=["GET"]),
-        Route("/api/event", event, methods=["POST"]),
-        Route("/api/event", event_preflight, methods=["OPTIONS"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return App(direct=[Direct("/api/event", frozenset({"POST", "OPTIONS"}), event)], routes=routes, lifespan=lifespan)
 
 
 async def _retry(make: Callable[[], Awaitable[T]], wait_seconds: float = 30.0) -> T:

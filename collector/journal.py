@@ -34,6 +34,7 @@ class Journal:
         self._segment = segments[-1] if segments else 1
         self._fd = self._open(self._segment)
         self._offset = os.lseek(self._fd, 0, os.SEEK_END)
+        self._rotated_from: Position | None = None
 
     def segments(self) -> list[int]:
         return sorted(int(m.group(1)) for p in self.folder.iterdir() if (m := _NAME.match(p.name)))
@@ -52,15 +53,25 @@ class Journal:
 
     @property
     def end(self) -> Position:
+        """Just past the last record. A fresh, empty segment does not move it: nothing new to load there."""
+        if self._offset == 0 and self._rotated_from is not None:
+            return self._rotated_from
         return Position(self._segment, self._offset)
+
+    def rotate(self) -> Position:
+        """Start a new segment; return where the old one ends."""
+        old = self.end
+        os.close(self._fd)
+        self._segment += 1
+        self._fd = self._open(self._segment)
+        self._offset = 0
+        self._rotated_from = old
+        return old
 
     def append(self, payloads: list[bytes]) -> Position:
         """Write the records and fdatasync them; only then are they acknowledged."""
         if self._offset >= self.segment_bytes:
-            os.close(self._fd)
-            self._segment += 1
-            self._fd = self._open(self._segment)
-            self._offset = 0
+            self.rotate()
         if payloads:
             data = b"".join(_HEADER.pack(len(p), zlib.crc32(p)) + p for p in payloads)
             written = os.write(self._fd, data)
@@ -106,6 +117,10 @@ class Journal:
         for segment in self.segments():
             if segment < position.segment and segment != self._segment:
                 self._path(segment).unlink(missing_ok=True)
+
+    def drop_older(self) -> None:
+        """Delete every segment but the current one (once everything in them is loaded)."""
+        self.drop_before(Position(self._segment, 0))
 
     def close(self) -> None:
         os.close(self._fd)

@@ -36,9 +36,9 @@ def drop_prefetch(event: Event) -> Event:
 
 def make_put_device(detector: Detect) -> Step:
     def put_device(event: Event) -> Event:
-        hints = dict(event.request.hints)
+        hints = event.request.hints
         if event.client_hints and not event.anonymous:
-            hints.update(hints_from_snippet(event.client_hints))
+            hints = {**hints, **hints_from_snippet(event.client_hints)}
         device = detector(event.request.user_agent, hints)
         if device.is_bot:
             return drop(event, DropReason.BOT)
@@ -98,6 +98,7 @@ def make_put_visitor_hash(pepper: bytes, salt_for: SaltFor) -> Step:
 class Pipeline:
     def __init__(self, steps: list[tuple[str, Step]]) -> None:
         self.steps = steps
+        self._functions = [step for _, step in steps]
         self.drops: Counter[tuple[str, DropReason]] = Counter()
 
     @property
@@ -105,7 +106,7 @@ class Pipeline:
         return [name for name, _ in self.steps]
 
     def run(self, event: Event) -> Event:
-        for _, step in self.steps:
+        for step in self._functions:
             event = step(event)
             if event.dropped is not None:
                 self.drops[(event.site, event.dropped)] += 1

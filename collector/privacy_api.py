@@ -72,12 +72,14 @@ class PrivacyAPI:
         pepper: bytes,
         sync: Callable[[], object] = lambda: None,
         forget: Callable[[str, int], object] = lambda site, visitor: None,
+        seal_off: Callable[[], object] = lambda: None,
     ) -> None:
         self.settings = settings
         self.con = con
         self.pepper = pepper
         self.sync = sync  # loads every acknowledged event into DuckDB, so that erase and export see it
         self.forget = forget  # drops an erased visitor from in-memory indexes (segments) at once
+        self.seal_off = seal_off  # loads and deletes the journal, where erased events could still be
         self.proxies = parse_proxies(settings.trusted_proxies)
         self.all_origins = frozenset(o for s in settings.sites for o in s.origins)
         self.limit = RateLimit(BROWSER_REQUESTS_PER_MINUTE)
@@ -229,6 +231,7 @@ class PrivacyAPI:
             for subject in covered:
                 for visitor in subject.visitors:
                     self.forget(subject.site, visitor)
+            await anyio.to_thread.run_sync(self.seal_off)
         return JSONResponse(result, headers=cors | {"Cache-Control": "no-store"})
 
     def _check_browser(self, request: Request, origin: str | None, site: str | None) -> None:

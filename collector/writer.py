@@ -218,6 +218,14 @@ class WriterStats:
 _STOP = object()
 
 
+@dataclass(slots=True)
+class _Rotate:
+    """Asks the journal thread for a new segment; `ended` is where the old one ended."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    ended: Position | None = None
+
+
 class Writer:
     """The default sink: journal group commit plus a DuckDB loader, each in its own thread."""
 
@@ -293,7 +301,26 @@ class Writer:
 
     def sync(self, timeout: float = 30.0) -> bool:
         """Block until everything journaled so far is in DuckDB (for readers that must see the latest events)."""
-        target = self.journal.end
+        return self._wait_loaded(self.journal.end, timeout)
+
+    def seal_off(self, timeout: float = 30.0) -> bool:
+        """Load the journal into DuckDB, then delete it: nothing written before this call stays in the journal.
+
+        Called after an erasure, so that the erased visitor's events do not outlive it there (sealed, but
+        readable with the database key) until the segment would have filled up and rotated.
+        """
+        if self._closed:
+            return False
+        rotate = _Rotate()
+        self._queue.put(rotate)
+        if not rotate.done.wait(timeout) or rotate.ended is None:
+            return False
+        if not self._wait_loaded(rotate.ended, timeout):
+            return False
+        self.journal.drop_before(Position(rotate.ended.segment + 1, 0))  # not drop_older: the journal may have moved on
+        return True
+
+    def _wait_loaded(self, target: Position, timeout: float) -> bool:
         with self._cond:
             self._urgent = True
             self._cond.notify_all()
@@ -320,8 +347,12 @@ class Writer:
             first = self._queue.get()
             if first is _STOP:
                 return
+            if isinstance(first, _Rotate):
+                self._rotate(first)
+                continue
             items: list[_Item] = [first]  # type: ignore[list-item]
             stop = False
+            rotate: _Rotate | None = None
             while True:
                 try:
                     item = self._queue.get_nowait()
@@ -330,10 +361,22 @@ class Writer:
                 if item is _STOP:
                     stop = True
                     break
+                if isinstance(item, _Rotate):
+                    rotate = item
+                    break
                 items.append(item)  # type: ignore[arg-type]
             self._journal(items)
+            if rotate is not None:
+                self._rotate(rotate)
             if stop:
                 return
+
+    def _rotate(self, request: _Rotate) -> None:
+        try:
+            request.ended = self.journal.rotate()
+        except OSError as exc:
+            log.error("journal rotation failed: %s", exc)
+        request.done.set()
 
     def _journal(self, items: list[_Item]) -> None:
         rows = [r for item in items for r in (item.rows if item.rows is not None else map(to_row, item.events))]

@@ -281,8 +281,9 @@ def test_concurrent_requests_share_commits_and_all_are_stored(server: LiveServer
     assert server.live.writer.stats.groups < 200  # group commit: requests shared journal fsyncs
 
 
-def test_slow_body_is_cut_off(server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("collector.ingest.BODY_TIMEOUT_SECONDS", 0.5)
+def test_slow_body_is_cut_off(server: LiveServer) -> None:
+    assert server.live.ingest is not None
+    server.live.ingest.body_timeouts.seconds = 0.5
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         sock.sendall(
             b"POST /api/event HTTP/1.1\r\nHost: x\r\nOrigin: https://example.com\r\n"

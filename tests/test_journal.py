@@ -75,3 +75,17 @@ def test_replay_loads_each_acknowledged_record_exactly_once(tmp_path: Path) -> N
     paths = sorted(r[0] for r in con.execute("SELECT path FROM events").fetchall())
     assert paths == ["/a", "/bb", "/ccc", "/dddd"]
     assert con.execute("SELECT DISTINCT ts FROM events").fetchall() == [(datetime(2026, 11, 25, 12, 0),)]
+
+
+def test_a_forced_rotation_keeps_the_end_until_something_is_written_and_the_old_segment_can_go(
+    tmp_path: Path,
+) -> None:
+    journal = Journal(tmp_path / "j")
+    loaded = journal.append([b"old"])
+    assert journal.rotate() == loaded
+    assert journal.end == loaded, "an empty new segment holds nothing more to load"
+    journal.drop_older()
+    assert journal.segments() == [2]
+    after = journal.append([b"new"])
+    assert after == Position(2, after.offset) and after.offset > 0
+    assert [p for _, p in journal.read_from(loaded)] == [b"new"], "a stored position in a deleted segment still works"

@@ -37,12 +37,16 @@ def test_every_route_of_the_app_is_described(tmp_path: Path) -> None:
         for method in sorted((route.methods or set()) - {"HEAD"}):
             if method.lower() not in doc["paths"].get(route.path, {}):
                 missing.append(f"{method} {route.path}")
+    for direct in app.direct_routes:
+        missing += [f"{m} {direct.path}" for m in sorted(direct.methods) if m.lower() not in doc["paths"][direct.path]]
     assert missing == [], "add these to a module's OPENAPI_PATHS and list it in openapi.SOURCES"
 
 
 def test_every_described_operation_exists_and_every_ref_resolves(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    routes = {(r.path, m.lower()) for r in create_app(settings).routes if isinstance(r, Route) for m in r.methods or ()}
+    app = create_app(settings)
+    routes = {(r.path, m.lower()) for r in app.routes if isinstance(r, Route) for m in r.methods or ()}
+    routes |= {(r.path, m.lower()) for r in app.direct_routes for m in r.methods}
     doc = document(settings)
     for path, operations in doc["paths"].items():
         for method, operation in operations.items():

@@ -171,10 +171,10 @@ def test_browser_requests_are_rate_limited_per_address(server: LiveServer) -> No
     assert codes == [200, 200, 429]
 
 
-def write_config(tmp_path: Path, data_dir: Path) -> Path:
+def write_config(tmp_path: Path, data_dir: Path, encrypt: bool = True) -> Path:
     config = tmp_path / "collector.toml"
     config.write_text(
-        f'data_dir = "{data_dir}"\n[[sites]]\ndomain = "example.com"\norigins = ["https://example.com"]\n'
+        f'data_dir = "{data_dir}"\nencrypt = {str(encrypt).lower()}\n[[sites]]\ndomain = "example.com"\norigins = ["https://example.com"]\n'
         '[privacy]\ndefault_country_code = "84"\n',
         encoding="utf-8",
     )
@@ -247,3 +247,55 @@ def test_an_erased_visitor_leaves_the_segments_index_at_once(server: LiveServer)
     assert r.status_code == 200, r.text
     # No refresh in between: the erase itself told the in-memory index.
     assert httpx.get(f"{server.url}/api/segments", params=lookup, headers=auth).json()["segments"] == []
+
+
+def journal_bytes(settings: Any) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(Path(settings.journal_path).glob("*.log")))
+
+
+@pytest.mark.parametrize("channel", ["browser", "cli"])
+def test_erased_events_do_not_outlive_the_erasure_in_the_journal(
+    tmp_path: Path, channel: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = make_settings(tmp_path, encrypt=False)  # plain, so that the journal's bytes can be searched
+    server = LiveServer(settings).start()
+    try:
+        send(server, RAW_ID, "/erase-me-please")
+        send(server, OTHER_ID, "/keep-me")
+        assert server.live.writer is not None and server.live.writer.sync()
+        assert b"/erase-me-please" in journal_bytes(settings), "the test must be able to see journaled events"
+        if channel == "browser":
+            assert call(server, "/api/privacy/erase", {"d": SITE, "id": RAW_ID}, Origin=ORIGIN).status_code == 200
+        else:
+            config = write_config(tmp_path, settings.data_dir, encrypt=False)
+            assert main(["erase", "--config", str(config), "--site", SITE, "--visitor-id", RAW_ID]) == 0
+        assert b"/erase-me-please" not in journal_bytes(settings)
+        send(server, OTHER_ID, "/after")
+        assert server.query("SELECT path FROM events ORDER BY path") == [("/after",), ("/keep-me",)]
+    finally:
+        server.stop()
+    # A restart replays nothing twice and loses nothing.
+    server = LiveServer(settings).start()
+    try:
+        assert server.query("SELECT path FROM events ORDER BY path") == [("/after",), ("/keep-me",)]
+    finally:
+        server.stop()
+
+
+def test_cli_erase_without_a_server_empties_the_journal_of_erased_events(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, encrypt=False)
+    server = LiveServer(settings).start()
+    try:
+        send(server, RAW_ID, "/erase-me-please")
+        send(server, OTHER_ID, "/keep-me")
+    finally:
+        server.stop()
+    assert b"/erase-me-please" in journal_bytes(settings)
+    config = write_config(tmp_path, settings.data_dir, encrypt=False)
+    assert main(["erase", "--config", str(config), "--site", SITE, "--visitor-id", RAW_ID]) == 0
+    assert b"/erase-me-please" not in journal_bytes(settings)
+    server = LiveServer(settings).start()
+    try:
+        assert server.query("SELECT path FROM events") == [("/keep-me",)]
+    finally:
+        server.stop()
