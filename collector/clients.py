@@ -1,4 +1,4 @@
-"""The client software an agent names (app, feed reader, media player, mail client, browser or library) and its OS.
+"""The client software an agent names (app, feed reader, media player, mail client, browser, library), its OS.
 
 Matomo DeviceDetector's client lists, read from the installed `device-detector` package and tried in
 the order DeviceDetector tries them, so an app that embeds an HTTP library is named as the app.
@@ -6,7 +6,9 @@ the order DeviceDetector tries them, so an app that embeds an HTTP library is na
 
 from __future__ import annotations
 
+import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from collector.rules import BOUNDED, NamedPatterns, read
@@ -27,6 +29,42 @@ EDITIONS = {
 }
 # Software a person runs; found in an agent, it outweighs a library or a crawler word beside it.
 PEOPLE_KINDS = frozenset({"feed reader", "app", "media player", "pim", "browser"})
+
+
+# uap-core families that name an engine or a web view rather than the browser a person chose ...
+UAP_ENGINES = frozenset(
+    {
+        "Chrome",
+        "Chrome Mobile",
+        "Chrome Mobile WebView",
+        "Chromium",
+        "Safari",
+        "Mobile Safari",
+        "Mobile Safari UI/WKWebView",
+        "Android",
+        "HbbTV",
+        "WebKit Nightly",
+        "Opera",
+    }
+)
+# ... and Matomo's names for the same engines, which add nothing to uap-core's.
+ENGINE_BROWSERS = frozenset(
+    {"Chrome", "Chrome Mobile", "Chrome Webview", "Chromium", "Safari", "Mobile Safari", "Android Browser"}
+)
+
+# Matomo's names for a mobile or web-view engine, in uap-core's words, for agents uap-core takes for desktop ones.
+MOBILE_ENGINES = {
+    "Chrome Mobile": "Chrome Mobile",
+    "Chrome Webview": "Chrome Mobile WebView",
+    "Mobile Safari": "Mobile Safari",
+    "Android Browser": "Android",
+}
+
+BRAND_VERSION = re.compile(r'"((?:[^"\\]|\\.)*)"\s*;\s*v\s*=\s*"([^"]*)"')
+
+
+def full_versions(header: str) -> dict[str, str]:
+    return {brand: version for brand, version in BRAND_VERSION.findall(header)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +140,47 @@ def clients() -> Clients:
             if _clients is None:
                 _clients = Clients()
     return _clients
+
+
+def browser_name(
+    name: str | None, version: str | None, client: Client | None, ch: Mapping[str, str]
+) -> tuple[str | None, str | None]:
+    """Matomo's name for the browser where uap-core only knows the engine or the web view it runs in."""
+    if package := ch.get("x-requested-with"):
+        hinted = clients().from_requested_with(package)
+        if hinted is not None and hinted.kind == "browser":
+            return hinted.name, version
+    if (name is None or name in UAP_ENGINES) and (brand := hinted_brand(ch)):
+        return brand
+    if client is None or client.kind != "browser":
+        return name, version
+    if name in ("Chrome", "Safari") and client.name in MOBILE_ENGINES:
+        return MOBILE_ENGINES[client.name], version
+    # Take Matomo's name where uap-core has none, names no browser (HbbTV), names only the engine, or
+    # names the product of which Matomo knows the variant ("UC Browser" -> "UC Browser Turbo").
+    if (
+        name in (None, "HbbTV")
+        or (name in UAP_ENGINES and client.name not in ENGINE_BROWSERS)
+        or (variant(client.name, name) and name not in UAP_ENGINES)
+    ):
+        return client.name, (client.version or "").strip(".") or None
+    return name, version
+
+
+def hinted_brand(ch: Mapping[str, str]) -> tuple[str, str | None] | None:
+    """The browser a Chromium-based agent names in its Client Hints brand list, beside Chromium itself."""
+    brands = full_versions(ch.get("sec-ch-ua-full-version-list") or ch.get("sec-ch-ua") or "")
+    for brand, version in brands.items():
+        if brand in ("Chromium", "Google Chrome", "Android WebView") or "Brand" in brand:
+            continue
+        known = identify(f"{brand.replace(' ', '')}/{version}")
+        return (known.name, known.version) if known is not None and known.kind == "browser" else (brand, version)
+    return None
+
+
+def variant(matomo: str, uap: str) -> bool:
+    """Matomo names an edition of the product uap-core names ("Yandex Browser Lite"), not just spells it longer."""
+    return matomo.startswith(f"{uap} ") and "Browser" not in matomo[len(uap) :]
 
 
 def identify(user_agent: str) -> Client | None:

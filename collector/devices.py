@@ -18,6 +18,7 @@ from ua_parser.loaders import load_builtins
 from ua_parser.regex import Resolver
 
 from collector import bots, clients, device_names
+from collector.clients import full_versions
 
 DEVICE_TYPES = ("desktop", "mobile", "tablet", "tv", "console", "wearable", "car", "other")
 MAX_UA_LENGTH = 512
@@ -52,35 +53,6 @@ GENERIC_BRANDS = frozenset({"Generic", "Generic_Android", "Generic_Android_Table
 GENERIC_MODELS = frozenset({"Smartphone", "Tablet", "Feature Phone", "Android", "K", "Other"})
 DESKTOP_OS = frozenset({"Windows", "macOS", "Linux", "ChromeOS", "Ubuntu", "Fedora", "Debian", "FreeBSD", "OpenBSD"})
 CHROMIUM_BROWSERS = frozenset({"Chrome", "Chrome Mobile", "Chrome Mobile WebView", "Chromium"})
-
-# uap-core families that name an engine or a web view rather than the browser a person chose ...
-UAP_ENGINES = frozenset(
-    {
-        "Chrome",
-        "Chrome Mobile",
-        "Chrome Mobile WebView",
-        "Chromium",
-        "Safari",
-        "Mobile Safari",
-        "Mobile Safari UI/WKWebView",
-        "Android",
-        "HbbTV",
-        "WebKit Nightly",
-        "Opera",
-    }
-)
-# ... and Matomo's names for the same engines, which add nothing to uap-core's.
-ENGINE_BROWSERS = frozenset(
-    {"Chrome", "Chrome Mobile", "Chrome Webview", "Chromium", "Safari", "Mobile Safari", "Android Browser"}
-)
-
-# Matomo's names for a mobile or web-view engine, in uap-core's words, for agents uap-core takes for desktop ones.
-MOBILE_ENGINES = {
-    "Chrome Mobile": "Chrome Mobile",
-    "Chrome Webview": "Chrome Mobile WebView",
-    "Mobile Safari": "Mobile Safari",
-    "Android Browser": "Android",
-}
 
 # Form factors an agent states outright, in order of precedence: first matching rule wins.
 STATED = ua_parser_rs.DeviceExtractor(
@@ -154,7 +126,7 @@ def detect(user_agent: str, hints: Mapping[str, str] | None = None) -> Device:
     model_hint = ch.get("sec-ch-ua-model") or None
     hardware = device_names.lookup(with_model(ua, model_hint) if model_hint else ua)
     client = clients.identify(ua)
-    browser_name, browser_version = named_browser(browser_name, browser_version, client, ch)
+    browser_name, browser_version = clients.browser_name(browser_name, browser_version, client, ch)
     spider = (browser_name or "Spider") if parsed.device is not None and parsed.device.family == "Spider" else None
     if ua.strip() or not ch.get("sec-ch-ua"):  # an empty agent is a person's only if it sends Client Hints
         name = bots.bot_name(ua, generic=hardware is None or hardware.brand is None, spider=spider, client=client)
@@ -261,47 +233,6 @@ def browser_of(parsed: PartialResult, ch: Mapping[str, str]) -> tuple[str | None
     return name, version
 
 
-def named_browser(
-    name: str | None, version: str | None, client: clients.Client | None, ch: Mapping[str, str]
-) -> tuple[str | None, str | None]:
-    """Matomo's name for the browser where uap-core only knows the engine or the web view it runs in."""
-    if package := ch.get("x-requested-with"):
-        hinted = clients.clients().from_requested_with(package)
-        if hinted is not None and hinted.kind == "browser":
-            return hinted.name, version
-    if (name is None or name in UAP_ENGINES) and (brand := hinted_brand(ch)):
-        return brand
-    if client is None or client.kind != "browser":
-        return name, version
-    if name in ("Chrome", "Safari") and client.name in MOBILE_ENGINES:
-        return MOBILE_ENGINES[client.name], version
-    # Take Matomo's name where uap-core has none, names no browser (HbbTV), names only the engine, or
-    # names the product of which Matomo knows the variant ("UC Browser" -> "UC Browser Turbo").
-    if (
-        name in (None, "HbbTV")
-        or (name in UAP_ENGINES and client.name not in ENGINE_BROWSERS)
-        or (variant(client.name, name) and name not in UAP_ENGINES)
-    ):
-        return client.name, (client.version or "").strip(".") or None
-    return name, version
-
-
-def hinted_brand(ch: Mapping[str, str]) -> tuple[str, str | None] | None:
-    """The browser a Chromium-based agent names in its Client Hints brand list, beside Chromium itself."""
-    brands = full_versions(ch.get("sec-ch-ua-full-version-list") or ch.get("sec-ch-ua") or "")
-    for brand, version in brands.items():
-        if brand in ("Chromium", "Google Chrome", "Android WebView") or "Brand" in brand:
-            continue
-        known = clients.identify(f"{brand.replace(' ', '')}/{version}")
-        return (known.name, known.version) if known is not None and known.kind == "browser" else (brand, version)
-    return None
-
-
-def variant(matomo: str, uap: str) -> bool:
-    """Matomo names an edition of the product uap-core names ("Yandex Browser Lite"), not just spells it longer."""
-    return matomo.startswith(f"{uap} ") and "Browser" not in matomo[len(uap) :]
-
-
 def uap_device(parsed: PartialResult) -> tuple[str | None, str | None]:
     device = parsed.device
     if device is None or device.family == "Other":
@@ -354,13 +285,6 @@ def normalize_hints(hints: Mapping[str, str]) -> dict[str, str]:
         else:
             out[key] = unquote(value)
     return out
-
-
-BRAND_VERSION = re.compile(r'"((?:[^"\\]|\\.)*)"\s*;\s*v\s*=\s*"([^"]*)"')
-
-
-def full_versions(header: str) -> dict[str, str]:
-    return {brand: version for brand, version in BRAND_VERSION.findall(header)}
 
 
 def hints_from_snippet(ch: Mapping[str, object]) -> dict[str, str]:
