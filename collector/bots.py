@@ -12,17 +12,24 @@ import re
 import threading
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any, Literal
 
 import regex
-import ua_parser_rs
-import yaml
 
-from collector.device_names import BOUNDED, PYTHON_ONLY, relax
+from collector import clients
+from collector.clients import PEOPLE_KINDS, Client
+from collector.rules import BOUNDED, NamedPatterns, read
 
 # Libraries a person's own browser or app sends; not automation.
-# Libraries a person's own browser or app sends, and Matomo's catch-all, which flags phones too.
-HUMAN_LIBRARIES = frozenset({"Safari View Service", "Apple Core Media", "KaiOS Downloader", "Emacs", "Generic Bot"})
+HUMAN_LIBRARIES = frozenset({"Safari View Service", "Apple Core Media", "KaiOS Downloader", "Emacs", "uTorrent"})
+# WhatsApp's link-preview fetcher: the bare app token, where its in-app browser sends a full agent.
+LINK_PREVIEW = re.compile(r"^(WhatsApp)/[\d.]+(?: ?[A-Za-z]|/i)?$")
+APP_KINDS = PEOPLE_KINDS - {"browser"}
+# Apps of a company whose crawler shares their name (Matomo's Daum rule already spares DaumApps).
+HUMAN_APPS = re.compile(r"DaumMobileApp|Daum(?:Mail|Cafe)/")
+# The Android device-model slot ("Android 10; Fever_Plus Build/..."), blanked before crawler names are
+# looked for: a phone may be called like a crawler.
+MODEL_SLOT = re.compile(r"(Android [^;)]*; (?:U; )?(?:[a-z]{2}[-_][A-Za-z]{2}; )?)[^;)]+")
+UNKNOWN = object()
 # crawler-user-agents patterns that also name phones, apps people use, or an Android build id.
 HUMAN_PATTERNS = frozenset(
     {
@@ -39,108 +46,70 @@ HUMAN_PATTERNS = frozenset(
         r"Code\/1\.",
         "Expanse",
         r"008\/",
+        "NewsBlur",  # also the name of its apps; Matomo's bot list names its fetchers
+        "BTWebClient",  # the uTorrent client
     }
 )
 # J2ME feature phones announce their Java runtime.
 FEATURE_PHONE = re.compile(r"MIDP|CLDC|SEMC-Java", re.IGNORECASE)
 
 HEADLESS = re.compile(r"HeadlessChrome|PhantomJS|SlimerJS|Chrome-Lighthouse|Puppeteer|Playwright|Selenium|jsdom")
-GENERIC = re.compile(
+CRAWLER_WORDS = re.compile(
     r"(?<![a-z])(?:[a-z0-9_-]*(?<!cu)bot|\w*crawl\w*|\w*spider|slurp|scrap\w*|fetcher|monitor\w*|checker|validator|"
-    r"http-?client|https?://|curl|wget|python|java/|go-http|okhttp|libwww|perl|php/|node-fetch|axios)(?![a-z])",
+    r"https?://)(?![a-z])|\w*user[ _-]?agent\w*",
     re.IGNORECASE,
 )
+LIBRARY_WORDS = re.compile(
+    r"(?<![a-z])(?:http-?client|curl|wget|python|java/|go-http|okhttp|libwww|perl|php/|node-fetch|axios)(?![a-z])",
+    re.IGNORECASE,
+)
+CATCH_ALL_START = "[a-z0-9_-]*(?:(?<!cu|Hu|power[ _]|m[ _])bot"
 PREFETCH_HEADERS = ("purpose", "sec-purpose", "x-purpose", "x-moz")
 
 
-class NamedPatterns:
-    """First matching entry of an ordered (regex, name, case-insensitive) list.
-
-    A name may use the match's groups; an empty name means the matched text itself.
-    """
-
-    def __init__(self, entries: list[tuple[str, str, bool]]) -> None:
-        self.entries = entries
-        self.patterns: dict[int, regex.Pattern[str]] = {}
-        self.checks: dict[int, regex.Pattern[str]] = {}
-        exact: list[tuple[str, Literal["i"] | None, str | None, str | None, str | None]] = []
-        relaxed: list[tuple[str, Literal["i"] | None, str | None, str | None, str | None]] = []
-        for index, (pattern, _, fold) in enumerate(entries):
-            flag: Literal["i"] | None = "i" if fold else None
-            if PYTHON_ONLY.search(pattern):
-                relaxed.append((relax(pattern), flag, str(index), "", "-"))
-                self.checks[index] = self.pattern(index)
-            else:
-                exact.append((pattern, flag, str(index), "", "-"))
-        self.exact = ua_parser_rs.DeviceExtractor(exact)
-        self.relaxed = ua_parser_rs.DeviceExtractor(relaxed) if relaxed else None
-        self.checked = sorted(self.checks)
-
-    def name(self, ua: str) -> str | None:
-        best = len(self.entries)
-        if (hit := self.exact.extract(ua)) is not None:
-            best = int(hit.family)
-        if self.relaxed is not None and (hit := self.relaxed.extract(ua)) is not None:
-            for index in self.checked:
-                if int(hit.family) <= index < best and self.checks[index].search(ua):
-                    best = index
-                    break
-        if best == len(self.entries):
-            return None
-        template = self.entries[best][1]
-        if template and "\\g<" not in template and "$" not in template:
-            return template
-        m = self.pattern(best).search(ua)
-        if m is None:
-            return None
-        return expand(template, m) if template else m.group().strip(" ;/()+") or None
-
-    def pattern(self, index: int) -> regex.Pattern[str]:
-        if index not in self.patterns:
-            pattern, _, fold = self.entries[index]
-            self.patterns[index] = regex.compile(pattern, regex.IGNORECASE if fold else 0)
-        return self.patterns[index]
+def generic(entry: dict[str, str]) -> bool:
+    return entry["regex"].startswith(CATCH_ALL_START)
 
 
-def expand(template: str, m: regex.Match[str]) -> str:
-    name = re.sub(r"\\g<(\d+)>|\$(\d)", lambda g: m.group(int(g.group(1) or g.group(2))) or "", template)
-    return name.strip() or template
+class Lists:
+    def __init__(self) -> None:
+        entries = read("bots.yml")
+        self.listed = NamedPatterns(
+            [(BOUNDED.format(e["regex"]), str(e["name"]), True) for e in entries if not generic(e)]
+        )
+        # Matomo's last, generic rule: words like "bot" or "check" that some phone names share.
+        self.catch_all = regex.compile("|".join(BOUNDED.format(e["regex"]) for e in entries if generic(e)), regex.I)
+        crawlers = resources.files("crawleruseragents").joinpath("crawler-user-agents.json")
+        self.crawlers = NamedPatterns(
+            [
+                (e["pattern"], "", False)
+                for e in json.loads(crawlers.read_text(encoding="utf-8"))
+                if e["pattern"] not in HUMAN_PATTERNS
+            ]
+        )
 
 
-def read_list(*parts: str) -> list[dict[str, Any]]:
-    path = resources.files("device_detector").joinpath("regexes", "upstream", *parts)
-    entries: list[dict[str, Any]] = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-    return entries
-
-
-_named: NamedPatterns | None = None
+_lists: Lists | None = None
 _lock = threading.Lock()
 
 
-def named_patterns() -> NamedPatterns:
-    global _named
-    if _named is None:
+def lists() -> Lists:
+    global _lists
+    if _lists is None:
         with _lock:
-            if _named is None:
-                entries = [
-                    (BOUNDED.format(e["regex"]), str(e["name"]), True)
-                    for e in read_list("bots.yml") + read_list("client", "libraries.yml")
-                    if e["name"] not in HUMAN_LIBRARIES
-                ]
-                crawlers = resources.files("crawleruseragents").joinpath("crawler-user-agents.json")
-                entries += [
-                    (e["pattern"], "", False)
-                    for e in json.loads(crawlers.read_text(encoding="utf-8"))
-                    if e["pattern"] not in HUMAN_PATTERNS
-                ]
-                _named = NamedPatterns(entries)
-    return _named
+            if _lists is None:
+                _lists = Lists()
+    return _lists
 
 
-def bot_name(user_agent: str, generic: bool = True) -> str | None:
-    """Name of the bot behind a User-Agent, or None for what looks like a person's browser.
+def bot_name(
+    user_agent: str, generic: bool = True, spider: str | None = None, client: Client | object | None = UNKNOWN
+) -> str | None:
+    """Name of the bot behind a User-Agent, or None for what looks like a person's browser or app.
 
-    generic=False skips the unnamed net (words like "bot"), for agents already known to name a phone.
+    generic=False skips the unnamed net (words like "bot"), for agents already known to name a phone;
+    `spider` is another parser's verdict that the agent is a crawler; `client` what clients.identify()
+    said, when the caller already knows it.
     """
     ua = user_agent.strip()
     if not ua or ua in ("-", "null", "undefined"):
@@ -148,11 +117,35 @@ def bot_name(user_agent: str, generic: bool = True) -> str | None:
     if m := HEADLESS.search(ua):
         return m.group()
     if FEATURE_PHONE.search(ua):
+        return spider
+    if HUMAN_APPS.search(ua):
         return None
-    if name := named_patterns().name(ua):
+    found = lists()
+    if name := found.listed.name(ua):
         return name
-    if generic and (m := GENERIC.search(ua)):
-        return m.group()
+    if m := LINK_PREVIEW.search(ua):
+        return m.group(1)
+    known = clients.identify(ua) if client is UNKNOWN else client
+    if name := found.crawlers.name(MODEL_SLOT.sub(r"\1", ua) if "ndroid" in ua else ua):
+        return known.name if isinstance(known, Client) and known.kind == "library" else name
+    kind = known.kind if isinstance(known, Client) and known.name not in HUMAN_LIBRARIES else None
+    # After the lists of bots: a person's app, then a browser, outweigh a parser's bare-word "spider"
+    # verdict, a library, or crawler words (unless those words stand as a word of their own).
+    if kind in APP_KINDS:
+        return None
+    if kind == "browser":
+        words = CRAWLER_WORDS.search(ua) if generic or spider else None
+        return words.group() if words else None
+    if spider:
+        return spider
+    if kind == "library" and isinstance(known, Client):
+        return known.name
+    if not generic:
+        return None
+    if words := CRAWLER_WORDS.search(ua) or LIBRARY_WORDS.search(ua):
+        return words.group()
+    if rest := found.catch_all.search(ua):
+        return rest.group().strip(" _-;/()") or "Generic Bot"
     return None
 
 

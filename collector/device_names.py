@@ -8,26 +8,19 @@ rule, then one per brand over that brand's models, built the first time the bran
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, Literal
 
 import regex
 import ua_parser_rs
-import yaml
 
-# Same guard the database is written for: a rule only matches at the start of a token.
-BOUNDED = r"(?:^|[^A-Z0-9_-]|[^A-Z0-9-]_|sprd-|MZ-)(?:{})"
+from collector.rules import BOUNDED, GROUP_REF, PYTHON_ONLY, read, relax
 
 # Rules are tried in this order; televisions only apply to HbbTV agents.
 DEVICE_FILES = ("consoles.yml", "car_browsers.yml", "cameras.yml", "portable_media_player.yml", "mobiles.yml")
 TV_FILE = "televisions.yml"
 
-# Constructs the Rust engine lacks; such branches run through the `regex` module instead.
-PYTHON_ONLY = re.compile(r"\(\?<?[=!]|\(\?>|(?<!\\)[*+?}][+]")
-GROUP_REF = re.compile(r"\\g<(\d+)>|\$(\d)")
 ASCII = {r"\d": "0-9", r"\w": "A-Za-z0-9_", r"\s": " \\t"}
 
 
@@ -106,47 +99,6 @@ class RuleSet:
         return compiled
 
 
-def relax(pattern: str) -> str:
-    """Drop look-around groups and possessive/atomic markers: the result matches a superset."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern[i] == "\\":
-            out.append(pattern[i : i + 2])
-            i += 2
-        elif pattern.startswith(("(?=", "(?!", "(?<=", "(?<!"), i):
-            i = closing_paren(pattern, i) + 1
-        elif pattern.startswith("(?>", i):
-            out.append("(?:")
-            i += 3
-        elif pattern[i] == "+" and i > 0 and pattern[i - 1] in "*+?}" and pattern[i - 2 : i - 1] != "\\":
-            i += 1
-        else:
-            out.append(pattern[i])
-            i += 1
-    return "".join(out)
-
-
-def closing_paren(pattern: str, start: int) -> int:
-    depth, i, in_class = 0, start, False
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return len(pattern) - 1
-
-
 def ascii_classes(pattern: str) -> str:
     """`\\d`, `\\w`, `\\s` as ASCII classes: agents are ASCII and Unicode classes make Rust's automata large."""
     out, i, in_class = [], 0, False
@@ -211,8 +163,7 @@ def clean_model(value: str) -> str:
 
 
 def read_rules(name: str, default_kind: str | None = None) -> tuple[Rule, ...]:
-    path = resources.files("device_detector").joinpath("regexes", "upstream", "device", name)
-    data: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    data: dict[str, Any] = read("device", name)
     rules = []
     for brand, entry in data.items():
         kind = entry.get("device") or default_kind

@@ -12,11 +12,13 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import ua_parser_rs
 from ua_parser import Domain, PartialResult
 from ua_parser.loaders import load_builtins
 from ua_parser.regex import Resolver
 
-from collector import bots, device_names
+from collector import bots, clients, device_names
+from collector.clients import full_versions
 
 DEVICE_TYPES = ("desktop", "mobile", "tablet", "tv", "console", "wearable", "car", "other")
 MAX_UA_LENGTH = 512
@@ -38,22 +40,43 @@ KINDS = {
     "camera": "other",
     "peripheral": "other",
 }
-OS_NAMES = {"Mac OS X": "macOS", "Chrome OS": "ChromeOS", "Windows Phone": "Windows Phone"}
+OS_NAMES = {
+    "Mac OS X": "macOS",
+    "Mac": "macOS",
+    "Chrome OS": "ChromeOS",
+    "Chromium OS": "ChromeOS",
+    "Windows Phone": "Windows Phone",
+    "Web0S": "webOS",
+    "GNU/Linux": "Linux",
+}
 GENERIC_BRANDS = frozenset({"Generic", "Generic_Android", "Generic_Android_Tablet", "Generic_Inettv"})
 GENERIC_MODELS = frozenset({"Smartphone", "Tablet", "Feature Phone", "Android", "K", "Other"})
 DESKTOP_OS = frozenset({"Windows", "macOS", "Linux", "ChromeOS", "Ubuntu", "Fedora", "Debian", "FreeBSD", "OpenBSD"})
 CHROMIUM_BROWSERS = frozenset({"Chrome", "Chrome Mobile", "Chrome Mobile WebView", "Chromium"})
 
-TV = re.compile(
-    r"SmartTV|SMART-TV|Smart TV|GoogleTV|Android TV|AndroidTV|HbbTV|NetCast|Web0S|WebOS.TV|Tizen.+TV|BRAVIA|"
-    r"AppleTV|tvOS|Roku|CrKey|AFT[A-Z]|\bTV Safari|Viera|Opera TV|Large Screen",
-    re.IGNORECASE,
+# Form factors an agent states outright, in order of precedence: first matching rule wins.
+STATED = ua_parser_rs.DeviceExtractor(
+    [
+        (
+            r"SmartTV|SMART-TV|Smart TV|GoogleTV|Android TV|AndroidTV|HbbTV|NetCast|Web0S|WebOS.TV|Tizen.+TV|BRAVIA|"
+            r"AppleTV|tvOS|Roku|CrKey|AFT[A-Z]|\bTV Safari|Viera|Opera TV|Large Screen",
+            "i",
+            "tv",
+            "",
+            "-",
+        ),
+        (r"PlayStation|Xbox|Nintendo|\bOUYA\b", "i", "console", "", "-"),
+        (r"watchOS|Apple Watch|\bWatch\d|Wear ?OS|Galaxy Watch|\bGear S\d|Tizen.+Wearable", "i", "wearable", "", "-"),
+        (r"QtCarBrowser|Tesla/|Android Automotive|\bCarPlay\b", "i", "car", "", "-"),
+    ]
 )
-CONSOLE = re.compile(r"PlayStation|Xbox|Nintendo|\bOUYA\b", re.IGNORECASE)
-WEARABLE = re.compile(r"watchOS|Apple Watch|\bWatch\d|Wear ?OS|Galaxy Watch|\bGear S\d|Tizen.+Wearable", re.IGNORECASE)
-CAR = re.compile(r"QtCarBrowser|Tesla/|Android Automotive|\bCarPlay\b", re.IGNORECASE)
-TABLET = re.compile(r"iPad|Tablet|\bTab\b|Kindle|Silk/|PlayBook|Nexus (?:7|9|10)\b", re.IGNORECASE)
-MOBILE = re.compile(r"Mobi|iPhone|iPod|Windows Phone|BlackBerry|BB10|Opera Mini|KaiOS|Symbian|J2ME|MIDP", re.IGNORECASE)
+# Tokens of hand-held devices when no rule knows the device: tablets first.
+HANDHELD = ua_parser_rs.DeviceExtractor(
+    [
+        (r"iPad|Tablet|\bTab\b|Kindle|Silk/|PlayBook|Nexus (?:7|9|10)\b", "i", "tablet", "", "-"),
+        (r"Mobi|iPhone|iPod|Windows Phone|BlackBerry|BB10|Opera Mini|KaiOS|Symbian|J2ME|MIDP", "i", "mobile", "", "-"),
+    ]
+)
 ANDROID_DEVICE = re.compile(r"(Android[^;)]*;(?: [\w-]+;)?) ?[^;)]*(\))")
 
 
@@ -88,7 +111,8 @@ def warm() -> None:
     """Load every rule set now (about two seconds) rather than on the first requests."""
     resolver()
     device_names.database()
-    bots.named_patterns()
+    bots.lists()
+    clients.clients()
 
 
 def detect(user_agent: str, hints: Mapping[str, str] | None = None) -> Device:
@@ -97,13 +121,17 @@ def detect(user_agent: str, hints: Mapping[str, str] | None = None) -> Device:
     if bots.is_prefetch(ch):
         return Device(is_bot=True, bot_name="Prefetch")
     parsed = resolver()(ua, Domain.ALL)
-    os_name, os_version = operating_system(parsed, ch)
+    os_name, os_version = operating_system(parsed, ch, ua)
     browser_name, browser_version = browser_of(parsed, ch)
     model_hint = ch.get("sec-ch-ua-model") or None
     hardware = device_names.lookup(with_model(ua, model_hint) if model_hint else ua)
-    name = bots.bot_name(ua, generic=hardware is None or hardware.brand is None)
-    if name is None and parsed.device is not None and parsed.device.family == "Spider":
-        name = browser_name or "Spider"
+    client = clients.identify(ua)
+    browser_name, browser_version = clients.browser_name(browser_name, browser_version, client, ch)
+    spider = (browser_name or "Spider") if parsed.device is not None and parsed.device.family == "Spider" else None
+    if ua.strip() or not ch.get("sec-ch-ua"):  # an empty agent is a person's only if it sends Client Hints
+        name = bots.bot_name(ua, generic=hardware is None or hardware.brand is None, spider=spider, client=client)
+    else:
+        name = None
     if name is not None:
         return Device(
             os_name=os_name,
@@ -121,7 +149,7 @@ def detect(user_agent: str, hints: Mapping[str, str] | None = None) -> Device:
         brand = hardware.brand or brand
         model = hardware.model
         kind = KINDS.get(hardware.kind or "")
-    device_type = form_factor(ua, kind, os_name, ch)
+    device_type = form_factor(ua, kind, os_name, ch, known_model=model is not None)
     return Device(
         device_type=device_type,
         device_brand=brand,
@@ -134,27 +162,26 @@ def detect(user_agent: str, hints: Mapping[str, str] | None = None) -> Device:
     )
 
 
-def form_factor(ua: str, kind: str | None, os_name: str | None, ch: Mapping[str, str]) -> str | None:
-    if TV.search(ua):
-        return "tv"
-    if CONSOLE.search(ua):
-        return "console"
-    if WEARABLE.search(ua):
-        return "wearable"
-    if CAR.search(ua):
-        return "car"
+def form_factor(
+    ua: str, kind: str | None, os_name: str | None, ch: Mapping[str, str], known_model: bool = False
+) -> str | None:
+    if (stated := STATED.extract(ua)) is not None:
+        return str(stated.family)
     if kind is not None:
+        # A brand's phones and tablets share one rule; without a known model, the Mobile token decides.
         if (
             kind == "mobile"
+            and not known_model
             and os_name == "Android"
             and "mobile" not in ua.lower()
             and ch.get("sec-ch-ua-mobile") != "?1"
         ):
             return "tablet"
         return kind
-    if TABLET.search(ua):
+    handheld = HANDHELD.extract(ua)
+    if handheld is not None and handheld.family == "tablet":
         return "tablet"
-    if ch.get("sec-ch-ua-mobile") == "?1" or MOBILE.search(ua):
+    if ch.get("sec-ch-ua-mobile") == "?1" or handheld is not None:
         return "mobile"
     if os_name == "Android":
         return "tablet"
@@ -163,11 +190,16 @@ def form_factor(ua: str, kind: str | None, os_name: str | None, ch: Mapping[str,
     return None
 
 
-def operating_system(parsed: PartialResult, ch: Mapping[str, str]) -> tuple[str | None, str | None]:
+def operating_system(parsed: PartialResult, ch: Mapping[str, str], ua: str) -> tuple[str | None, str | None]:
     name = version = None
     if parsed.os is not None and parsed.os.family != "Other":
         name = OS_NAMES.get(parsed.os.family, parsed.os.family)
         version = dotted(parsed.os.major, parsed.os.minor, parsed.os.patch)
+    if name in (None, "Linux") or name in clients.EDITIONS:
+        # Matomo's list where uap-core finds no system, only the Linux kernel, or not the edition.
+        found = clients.clients().system(ua, editions_of=name if name in clients.EDITIONS else None)
+        if found is not None:
+            name, version = OS_NAMES.get(found[0], found[0]), found[1]
     platform = ch.get("sec-ch-ua-platform")
     platform_version = ch.get("sec-ch-ua-platform-version")
     if platform:
@@ -255,13 +287,6 @@ def normalize_hints(hints: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-BRAND_VERSION = re.compile(r'"((?:[^"\\]|\\.)*)"\s*;\s*v\s*=\s*"([^"]*)"')
-
-
-def full_versions(header: str) -> dict[str, str]:
-    return {brand: version for brand, version in BRAND_VERSION.findall(header)}
-
-
 def hints_from_snippet(ch: Mapping[str, object]) -> dict[str, str]:
     """Turn navigator.userAgentData.getHighEntropyValues() output into Client Hint headers."""
     out: dict[str, str] = {}
@@ -288,6 +313,7 @@ def quote(value: str) -> str:
 
 
 HINT_KEYS = (
+    "sec-ch-ua",
     "sec-ch-ua-mobile",
     "sec-ch-ua-model",
     "sec-ch-ua-platform",

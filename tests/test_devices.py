@@ -31,7 +31,7 @@ def test_ipad_is_a_tablet() -> None:
         "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 "
         "Mobile/15E148 Safari/604.1"
     )
-    assert (d.device_type, d.device_brand, d.device_model, d.os_name) == ("tablet", "Apple", "iPad", "iOS")
+    assert (d.device_type, d.device_brand, d.device_model, d.os_name) == ("tablet", "Apple", "iPad", "iPadOS")
 
 
 def test_samsung_code_gets_its_marketing_name() -> None:
@@ -174,3 +174,64 @@ def test_detector_caches_by_agent_and_hints() -> None:
     assert detector.misses == 4
     assert len(detector.cache) == 2
     assert detector.hit_rate == 1 / 5
+
+
+def test_tv_browser_is_named_not_hbbtv() -> None:
+    d = detect(
+        "Mozilla/5.0 (Web0S; Linux/SmartTV) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/68.0.3440.106 "
+        "Safari/537.36 HbbTV/1.5.1 (+DRM; LGE/ATMACA/SUNNY; SN50FMN242-0246; WEBOS5.0 04.50.60; W50_K6LP; DTV_C20P)"
+    )
+    assert (d.device_type, d.os_name, d.browser_name) == ("tv", "webOS", "Chrome")
+
+
+def test_browsers_uap_core_takes_for_a_web_view() -> None:
+    quark = detect(
+        "Mozilla/5.0 (Linux; U; Android 12; zh-CN; 22101316C Build/SP1A.210812.016) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Version/4.0 Chrome/78.0.3904.108 Quark/6.0.8.236 Mobile Safari/537.36"
+    )
+    assert (quark.browser_name, quark.browser_version) == ("Quark", "6.0.8.236")
+    yandex = detect(
+        "Mozilla/5.0 (Linux; Android 10; STI6110 Build/QT; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 "
+        "Chrome/124.0.6367.123 YaBrowser/24.10.0.358 (lite) TV Safari/537.36"
+    )
+    assert (yandex.browser_name, yandex.device_type) == ("Yandex Browser Lite", "tv")
+
+
+def test_client_hints_brand_names_the_browser() -> None:
+    d = detect(
+        REDUCED_ANDROID,
+        {"Sec-CH-UA": '"DuckDuckGo";v="123", "Not:A-Brand";v="8", "Chromium";v="123"', "Sec-CH-UA-Mobile": "?1"},
+    )
+    assert d.browser_name == "DuckDuckGo Privacy Browser"
+    assert detect(REDUCED_ANDROID, PIXEL_HINTS).browser_name == "Chrome Mobile"
+
+
+def test_systems_uap_core_reports_as_their_base() -> None:
+    harmony = detect(
+        "Mozilla/5.0 (Linux; Android 10; CLT-AL01 Build/HUAWEICLT-AL01; wv) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Version/4.0 Chrome/76.0.3809.89 Mobile Safari/537.36 T7/12.24 BDOS/1.0 (HarmonyOS 2.2.0) SP-engine/2.36.0 "
+        "baiduboxapp/12.25.0.10 (Baidu; P1 10) NABar/1.0"
+    )
+    assert (harmony.os_name, harmony.os_version, harmony.device_brand) == ("HarmonyOS", "2.2.0", "Huawei")
+    ce = detect("Mozilla/4.0 (compatible; MSIE 6.0; Windows CE; IEMobile 6.12; es-US; KIN.Two 1.0)")
+    assert ce.os_name == "Windows CE"
+    java = detect("BenQ-CF61/1.00/WAP2.0/MIDP2.0/CLDC1.0 UP.Browser/6.3.0.4.c.1.102 (GUI) MMP/2.0")
+    assert (java.os_name, java.device_type, java.is_bot) == ("Java ME", "mobile", False)
+
+
+def test_chromium_os_platform_hint_is_a_chromebook() -> None:
+    d = detect(
+        "Mozilla/5.0 (X11; CrOS x86_64 14150.90.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/94.0.4606.126 "
+        "Safari/537.36",
+        {"Sec-CH-UA-Platform": '"Chromium OS"', "Sec-CH-UA-Mobile": "?0"},
+    )
+    assert (d.os_name, d.device_type) == ("ChromeOS", "desktop")
+
+
+def test_known_phone_without_mobile_token_stays_a_phone() -> None:
+    # A Galaxy Z Fold3 web view sends no "Mobile"; the device rules know the model is a phone.
+    d = detect(
+        "Mozilla/5.0 (Linux; Android 11; SM-F926N Build/RP1A.200720.012; wv) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Version/4.0 Chrome/94.0.4606.85 Safari/537.36"
+    )
+    assert (d.device_brand, d.device_type) == ("Samsung", "mobile")

@@ -1,0 +1,159 @@
+"""Matomo DeviceDetector's rule files, and first-match lists of them compiled into ua-parser's Rust engine.
+
+Parsing the YAML takes about a third of the start-up, so each parsed file is kept as JSON in a cache
+folder (`COLLECTOR_RULES_CACHE`, else `$XDG_CACHE_HOME/collector-rules`, else `~/.cache/...`), keyed
+by the package's version and the file's size; a missing or unwritable cache only costs the parse.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import regex
+import ua_parser_rs
+import yaml
+
+# Same guard the database is written for: a rule only matches at the start of a token.
+BOUNDED = r"(?:^|[^A-Z0-9_-]|[^A-Z0-9-]_|sprd-|MZ-)(?:{})"
+# Constructs the Rust engine lacks; such patterns run through the `regex` module instead.
+PYTHON_ONLY = re.compile(r"\(\?<?[=!]|\(\?>|(?<!\\)[*+?}][+]")
+GROUP_REF = re.compile(r"\\g<(\d+)>|\$(\d)")
+CACHE_FORMAT = 1
+
+Extractor = list[tuple[str, Literal["i"] | None, str | None, str | None, str | None]]
+
+
+def cache_dir() -> Path:
+    if folder := os.environ.get("COLLECTOR_RULES_CACHE"):
+        return Path(folder)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "collector-rules"
+
+
+def read(*parts: str) -> Any:
+    """One of the package's `regexes/upstream/...` YAML files, parsed (mapping keys as strings)."""
+    source = resources.files("device_detector").joinpath("regexes", "upstream", *parts)
+    text = source.read_bytes()
+    cached = cache_dir() / f"{metadata.version('device-detector')}-{'-'.join(parts)}-{len(text)}-{CACHE_FORMAT}.json"
+    try:
+        return orjson.loads(cached.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        pass
+    data = yaml.load(text, Loader=yaml.CSafeLoader)
+    blob = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=cached.parent, delete=False) as tmp:
+            tmp.write(blob)
+        os.replace(tmp.name, cached)
+    except OSError:
+        pass
+    return orjson.loads(blob)
+
+
+class NamedPatterns:
+    """First matching entry of an ordered (regex, name, case-insensitive) list.
+
+    A name may use the match's groups; an empty name means the matched text itself.
+    """
+
+    def __init__(self, entries: list[tuple[str, str, bool]]) -> None:
+        self.entries = entries
+        self.patterns: dict[int, regex.Pattern[str]] = {}
+        self.checks: dict[int, regex.Pattern[str]] = {}
+        exact: Extractor = []
+        relaxed: Extractor = []
+        for index, (pattern, _, fold) in enumerate(entries):
+            flag: Literal["i"] | None = "i" if fold else None
+            if PYTHON_ONLY.search(pattern):
+                relaxed.append((relax(pattern), flag, str(index), "", "-"))
+                self.checks[index] = self.pattern(index)
+            else:
+                exact.append((pattern, flag, str(index), "", "-"))
+        self.exact = ua_parser_rs.DeviceExtractor(exact) if exact else None
+        self.relaxed = ua_parser_rs.DeviceExtractor(relaxed) if relaxed else None
+        self.checked = sorted(self.checks)
+
+    def first(self, ua: str) -> int | None:
+        best = len(self.entries)
+        if self.exact is not None and (hit := self.exact.extract(ua)) is not None:
+            best = int(hit.family)
+        if self.relaxed is not None and (hit := self.relaxed.extract(ua)) is not None:
+            for index in self.checked:
+                if int(hit.family) <= index < best and self.checks[index].search(ua):
+                    best = index
+                    break
+        return None if best == len(self.entries) else best
+
+    def name(self, ua: str) -> str | None:
+        index = self.first(ua)
+        return None if index is None else self.render(index, self.entries[index][1], ua)
+
+    def render(self, index: int, template: str, ua: str) -> str | None:
+        """The template with the entry's groups filled in from the agent."""
+        if template and not GROUP_REF.search(template):
+            return template
+        m = self.pattern(index).search(ua)
+        if m is None:
+            return None
+        if not template:
+            return m.group().strip(" ;/()+") or None
+        return GROUP_REF.sub(lambda g: group(m, int(g.group(1) or g.group(2))), template).strip()
+
+    def pattern(self, index: int) -> regex.Pattern[str]:
+        if index not in self.patterns:
+            pattern, _, fold = self.entries[index]
+            self.patterns[index] = regex.compile(pattern, regex.IGNORECASE if fold else 0)
+        return self.patterns[index]
+
+
+def group(m: regex.Match[str], number: int) -> str:
+    """A group's text; "" for a group that did not take part or that the pattern lacks, as the rules expect."""
+    return (m.group(number) or "") if number <= (m.re.groups or 0) else ""
+
+
+def relax(pattern: str) -> str:
+    """Drop look-around groups and possessive/atomic markers: the result matches a superset."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+        elif pattern.startswith(("(?=", "(?!", "(?<=", "(?<!"), i):
+            i = closing_paren(pattern, i) + 1
+        elif pattern.startswith("(?>", i):
+            out.append("(?:")
+            i += 3
+        elif pattern[i] == "+" and i > 0 and pattern[i - 1] in "*+?}" and pattern[i - 2 : i - 1] != "\\":
+            i += 1
+        else:
+            out.append(pattern[i])
+            i += 1
+    return "".join(out)
+
+
+def closing_paren(pattern: str, start: int) -> int:
+    depth, i, in_class = 0, start, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return len(pattern) - 1
