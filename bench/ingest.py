@@ -138,10 +138,15 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is not None:
             raise RuntimeError("server exited during start-up")
         try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+            health = httpx.get(url + "/healthz", timeout=1)
+            # The collector builds its device-model rules in the background after start-up: a server that
+            # has run for a minute has them all, so measure that one.
+            is_json = health.headers.get("content-type", "").startswith("application/json")
+            if health.status_code == 200 and (not is_json or health.json().get("device_rules") == "complete"):
                 return
         except httpx.HTTPError:
-            time.sleep(0.05)
+            pass
+        time.sleep(0.05)
     raise RuntimeError("server did not start")
 
 

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from collector import metrics, openapi, store
+from collector import device_names, metrics, openapi, store
 from collector.access import Access, auth_error_response, require
 from collector.accesslog import AccessLog
 from collector.admin import AdminServer
@@ -142,7 +142,8 @@ def create_app(
             await asyncio.wait_for(writer.ping(), timeout=5)
         except (WriteFailed, TimeoutError) as exc:
             return JSONResponse({"status": "store not writable", "error": str(exc)}, 503)
-        return JSONResponse({"status": "ok", "queue": writer.queue_depth})
+        rules = "complete" if device_names.complete() else "building"  # model rules, built in the background
+        return JSONResponse({"status": "ok", "queue": writer.queue_depth, "device_rules": rules})
 
     async def segments(scope: Scope, receive: Receive, send: Send) -> None:
         if live.segments_api is None:

@@ -108,11 +108,13 @@ def resolver() -> Resolver:
 
 
 def warm() -> None:
-    """Load every rule set now (about two seconds) rather than on the first requests."""
+    """Load every rule set now (about four seconds) rather than on the first requests; each brand's
+    model rules are then built in the background (device_names.build_in_background)."""
     resolver()
     device_names.database()
     bots.lists()
     clients.clients()
+    device_names.build_in_background()
 
 
 def detect(user_agent: str, hints: Mapping[str, str] | None = None) -> Device:

@@ -65,6 +65,11 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "status": {"type": "string"},
             "queue": {"type": "integer"},
+            "device_rules": {
+                "type": "string",
+                "enum": ["building", "complete"],
+                "description": "Device-model rules are built in the background after start-up",
+            },
             "error": {"type": "string"},
         },
     },

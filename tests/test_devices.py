@@ -1,3 +1,6 @@
+import time
+
+from collector import device_names, devices
 from collector.devices import Detector, detect, hints_from_snippet
 
 REDUCED_ANDROID = (
@@ -235,3 +238,13 @@ def test_known_phone_without_mobile_token_stays_a_phone() -> None:
         "Version/4.0 Chrome/94.0.4606.85 Safari/537.36"
     )
     assert (d.device_brand, d.device_type) == ("Samsung", "mobile")
+
+
+def test_every_brands_model_rules_are_built_in_the_background_after_warm_up() -> None:
+    devices.warm()
+    deadline = time.monotonic() + 120
+    while not device_names.complete() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    db = device_names.database()
+    expected = {id(r) for rules in (db.brands, db.tv_brands) for r in rules.rules if r.models}
+    assert device_names.complete() and expected <= set(db.models)
