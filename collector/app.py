@@ -43,6 +43,7 @@ from collector.segments_api import ROUTES as SEGMENT_ROUTES
 from collector.segments_api import SegmentsAPI
 from collector.settings import Settings, load_settings
 from collector.snippet import load_snippet
+from collector.tasks import stop
 from collector.writer import WriteFailed, Writer
 
 log = logging.getLogger("collector.app")
@@ -115,9 +116,7 @@ def create_app(
                 yield
         finally:
             for task in (maintenance, purging):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await stop(task)
             await ingest.close()
             await segments_api.close()
             await segments.close()

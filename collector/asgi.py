@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from collector.accesslog import AccessLog
 from collector.headers import ALWAYS, OTHER_CSP
+from collector.tasks import stop
 
 log = logging.getLogger("collector.asgi")
 
@@ -136,11 +137,8 @@ class BodyTimeouts:
                     task.cancel()
 
     async def close(self) -> None:
-        if self.reaper is not None:
-            self.reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.reaper
-            self.reaper = None
+        await stop(self.reaper)
+        self.reaper = None
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:

@@ -87,6 +87,17 @@ def columns_to_table(columns: Sequence[Sequence[Any]]) -> pa.Table:
     return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, SCHEMA, strict=True)], schema=SCHEMA)
 
 
+def _insert(con: duckdb.DuckDBPyConnection, table: pa.Table, hooks: Sequence[BatchHook]) -> None:
+    """Insert the table into events, running the hooks while it is registered as `_batch`."""
+    con.register("_batch", table)
+    try:
+        con.execute(_INSERT)
+        for hook in hooks:
+            hook(con)
+    finally:
+        con.unregister("_batch")
+
+
 def load_rows(
     con: duckdb.DuckDBPyConnection,
     rows: Sequence[Row],
@@ -98,13 +109,7 @@ def load_rows(
     con.execute("BEGIN TRANSACTION")
     try:
         if rows:
-            con.register("_batch", rows_to_table(rows))
-            try:
-                con.execute(_INSERT)
-                for hook in hooks:
-                    hook(con)
-            finally:
-                con.unregister("_batch")
+            _insert(con, rows_to_table(rows), hooks)
         if drops:
             con.executemany(UPSERT_DROPS, [[s, d, r.value, n] for (s, d, r), n in drops.items()])
         if position is not None:
@@ -143,13 +148,7 @@ def load_new(con: duckdb.DuckDBPyConnection, table: pa.Table, hooks: Sequence[Ba
             if stored:
                 table = table.filter(pc.invert(pc.is_in(ids, pa.array([r[0] for r in stored], pa.string()))))
         if table.num_rows:
-            con.register("_batch", table)
-            try:
-                con.execute(_INSERT)
-                for hook in hooks:
-                    hook(con)
-            finally:
-                con.unregister("_batch")
+            _insert(con, table, hooks)
         con.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(duckdb.Error):

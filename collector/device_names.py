@@ -18,7 +18,7 @@ from typing import Any, Literal
 import regex
 import ua_parser_rs
 
-from collector.rules import BOUNDED, GROUP_REF, PYTHON_ONLY, read, relax
+from collector.rules import BOUNDED, GROUP_REF, PYTHON_ONLY, read, relax, split_branches
 
 # Rules are tried in this order; televisions only apply to HbbTV agents.
 DEVICE_FILES = ("consoles.yml", "car_browsers.yml", "cameras.yml", "portable_media_player.yml", "mobiles.yml")
@@ -124,32 +124,6 @@ def ascii_classes(pattern: str) -> str:
         out.append(char)
         i += 1
     return "".join(out)
-
-
-def split_branches(pattern: str) -> list[str]:
-    """Split a regex on its top-level `|`."""
-    branches, depth, start, i, in_class = [], 0, 0, 0, False
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-            if pattern[i + 1 : i + 2] == "]":
-                i += 1
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "|" and depth == 0:
-            branches.append(pattern[start:i])
-            start = i + 1
-        i += 1
-    branches.append(pattern[start:])
-    return branches
 
 
 def expand(model: str, m: regex.Match[str]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any, Literal
@@ -138,7 +139,9 @@ def relax(pattern: str) -> str:
     return "".join(out)
 
 
-def closing_paren(pattern: str, start: int) -> int:
+def structure(pattern: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """(index, character, depth) for each character outside escapes and character classes, where
+    depth counts the groups open after it (a `(` raises it, a `)` lowers it)."""
     depth, i, in_class = 0, start, False
     while i < len(pattern):
         char = pattern[i]
@@ -149,11 +152,31 @@ def closing_paren(pattern: str, start: int) -> int:
             in_class = char != "]"
         elif char == "[":
             in_class = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return i
+            if pattern[i + 1 : i + 2] == "]":  # a `]` first in a class is a literal
+                i += 1
+        else:
+            if char == "(":
+                depth += 1
+            elif char == ")":
+                depth -= 1
+            yield i, char, depth
         i += 1
+
+
+def closing_paren(pattern: str, start: int) -> int:
+    """The index of the `)` that closes the group opening at `start`."""
+    for i, char, depth in structure(pattern, start):
+        if char == ")" and depth == 0:
+            return i
     return len(pattern) - 1
+
+
+def split_branches(pattern: str) -> list[str]:
+    """Split a regex on its top-level `|`."""
+    branches, start = [], 0
+    for i, char, depth in structure(pattern):
+        if char == "|" and depth == 0:
+            branches.append(pattern[start:i])
+            start = i + 1
+    branches.append(pattern[start:])
+    return branches

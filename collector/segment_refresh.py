@@ -8,7 +8,6 @@ them. Lookups (segments_api.py) only ever read `index`, which is swapped in one 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from collector import store
 from collector.segment_index import SegmentIndex, build_index, updated_index
 from collector.segments import Definition, load_definitions, refresh, signature
 from collector.settings import Settings
+from collector.tasks import stop
 
 log = logging.getLogger("collector.segments")
 
@@ -50,11 +50,8 @@ class SegmentRefresher:
         self._task = asyncio.create_task(self._loop())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop(self._task)
+        self._task = None
 
     def with_cursor(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         cur = store.cursor(self.con)

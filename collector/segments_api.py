@@ -9,7 +9,6 @@ are written in bulk: one per token, action, site and outcome every AUDIT_SECONDS
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 import re
@@ -31,6 +30,7 @@ from collector.segment_index import SegmentIndex
 from collector.segment_refresh import SegmentRefresher
 from collector.segments import definitions_dir
 from collector.settings import Settings
+from collector.tasks import stop
 from collector.visitor import consented_hasher
 
 log = logging.getLogger("collector.segments")
@@ -85,11 +85,8 @@ class SegmentsAPI:
         self._task = asyncio.create_task(self._flush_every(AUDIT_SECONDS))
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop(self._task)
+        self._task = None
         await self.body_timeouts.close()
         await self.flush_audit()
 
