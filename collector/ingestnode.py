@@ -40,6 +40,7 @@ from collector.keys import KeyFileError, load_keys
 from collector.logs import configure_logging
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
+from collector.ratelimit import RateLimits
 from collector.salts import SaltCache
 from collector.settings import ConfigError, Settings
 from collector.snippet import load_snippet
@@ -132,7 +133,7 @@ def create_ingest_app(settings: Settings, pepper: bytes, *, detector: Detect | N
         await anyio.to_thread.run_sync(warm_devices)
         sink = StreamSink(js)
         pipeline = build_pipeline(settings, pepper, salts, detector or devices.detect)
-        ingest = Ingest(settings, pipeline, sink)
+        ingest = Ingest(settings, pipeline, sink, RateLimits(settings))
         state.update(ingest=ingest, sink=sink)
         tasks = [asyncio.create_task(_rotate(salts)), asyncio.create_task(_send_drops(sink))]
         log.info("ingest node ready", extra={"nats": servers, "sites": [s.domain for s in settings.sites]})

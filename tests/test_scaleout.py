@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,11 +17,12 @@ import httpx
 import nats.errors
 import orjson
 import pytest
+import uvicorn
 from nats.js.errors import KeyNotFoundError
 
 from collector.batches import SCHEMA, to_row
 from collector.events import Request
-from collector.ingestnode import KVSalts, salt_bucket, serve_ingest
+from collector.ingestnode import KVSalts, create_ingest_app, salt_bucket, serve_ingest
 from collector.journal import Sealer
 from collector.loader import Loader
 from collector.parsing import build_event, new_event_id
@@ -41,7 +44,8 @@ def need_nats() -> None:
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     need_nats()
-    c = Cluster(tmp_path / "cluster")
+    # One address and agent play thousands of visitors here, so the per-client limit must not bite.
+    c = Cluster(tmp_path / "cluster", config="rate_limit_client_per_second = 0\nrate_limit_site_per_second = 0\n")
     try:
         yield c
     except BaseException:
@@ -274,3 +278,32 @@ def test_ingest_node_refuses_to_start_without_the_shared_pepper(
     settings = replace(make_settings(tmp_path), sink="nats://127.0.0.1:1")
     assert serve_ingest(settings) == 2
     assert not settings.key_path.exists()
+
+
+def test_ingest_node_limits_each_client_as_the_embedded_collector_does(one_nats: Cluster, tmp_path: Path) -> None:
+    settings = replace(
+        make_settings(tmp_path),
+        sink=one_nats.nats_url,
+        stream_replicas=1,
+        rate_limit_client_per_second=0.01,
+        rate_limit_client_burst=3,
+    )
+    app = create_ingest_app(settings, bytes(32))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/api/event"
+        headers = {"Origin": ORIGIN, "Content-Type": "text/plain", "User-Agent": UA}
+        body = b'{"d":"example.com","u":"https://example.com/"}'
+        codes = [httpx.post(url, content=body, headers=headers).status_code for _ in range(5)]
+        assert codes == [202, 202, 202, 429, 429]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
