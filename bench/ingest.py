@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -233,13 +234,11 @@ def server_metrics(url: str, token: str | None) -> dict[str, float]:
     return found
 
 
-def admin_token(cmd: list[str]) -> str:
+def admin_token(config: Path, data_dir: Path) -> str:
     """A token for /metrics, created through the running server (the CLI goes through its admin socket)."""
-    base = cmd[: cmd.index("serve")]
-    options = [a for i, a in enumerate(cmd) if i > 0 and cmd[i - 1] in ("--config", "--data-dir")]
-    config, data_dir = options
+    where = ["--config", str(config), "--data-dir", str(data_dir)]
     out = subprocess.run(
-        [*base, "token", "create", "--config", config, "--data-dir", data_dir, "--name", "bench", "--scope", "admin"],
+        [sys.executable, "-m", "collector", "token", "create", *where, "--name", "bench", "--scope", "admin"],
         capture_output=True,
         text=True,
         check=True,
@@ -248,20 +247,25 @@ def admin_token(cmd: list[str]) -> str:
 
 
 def measure(
-    name: str, cmd: list[str], port: int, args: argparse.Namespace, script: Path, uas: list[str]
+    cmd: list[str],
+    port: int,
+    args: argparse.Namespace,
+    script: Path,
+    uas: list[str],
+    token: Callable[[], str] | None = None,
 ) -> dict[str, float]:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc)
-        token = admin_token(cmd) if name == "collector" else None
+        bearer = token() if token else None
         if shutil.which("wrk"):
             run_wrk(url, script, args.warmup, args.connections)  # warm-up: caches, allocator, salts
             before = cpu_seconds(proc.pid)
-            counters = server_metrics(url, token)
+            counters = server_metrics(url, bearer)
             result = run_wrk(url, script, args.seconds, args.connections)
             result["cpu_us"] = (cpu_seconds(proc.pid) - before) / max(1, result["requests"]) * 1e6
-            after = server_metrics(url, token)
+            after = server_metrics(url, bearer)
             result.update({k: v - counters.get(k, 0.0) for k, v in after.items()})
         else:
             result = run_async_load(url, uas, args.seconds, args.connections)
@@ -304,7 +308,7 @@ def main() -> None:
     print(f"load: {tool}, {args.seconds}s per server, {uas_note}, {os.cpu_count()} cores")
 
     port = free_port()
-    noop = measure("no-op", [sys.executable, str(tmp / "noop.py"), str(port)], port, args, script, uas)
+    noop = measure([sys.executable, str(tmp / "noop.py"), str(port)], port, args, script, uas)
     port = free_port()
     data_dir = tmp / "data"
     cmd = [sys.executable, "-m", "collector", "serve", "--config", str(tmp / "collector.toml")]
@@ -312,7 +316,7 @@ def main() -> None:
     env_before = os.environ.get("COLLECTOR_LOG_LEVEL")
     os.environ["COLLECTOR_LOG_LEVEL"] = "warning"
     started = time.monotonic()
-    real = measure("collector", cmd, port, args, script, uas)
+    real = measure(cmd, port, args, script, uas, lambda: admin_token(tmp / "collector.toml", data_dir))
     elapsed = time.monotonic() - started
     if env_before is None:
         os.environ.pop("COLLECTOR_LOG_LEVEL")

@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from collector import device_names, metrics, openapi, store
 from collector.access import Access, auth_error_response, require
@@ -127,11 +127,20 @@ def create_app(
             rt.close()
             log.info("collector stopped", extra={"events": writer.stats.events})
 
-    async def event(scope: Scope, receive: Receive, send: Send) -> None:
-        if live.ingest is None:
-            await respond_json(send, 503, {"error": "the collector is starting or stopping", "field": None})
-            return
-        await live.ingest(scope, receive, send)
+    def when_up(get: Callable[[], ASGIApp | None]) -> ASGIApp:
+        """A direct route to something the lifespan opens: 503 before start-up and after shutdown."""
+
+        async def route(scope: Scope, receive: Receive, send: Send) -> None:
+            app = get()
+            if app is None:
+                await respond_json(send, 503, {"error": "the collector is starting or stopping", "field": None})
+                return
+            await app(scope, receive, send)
+
+        return route
+
+    event = when_up(lambda: live.ingest)
+    segments = when_up(lambda: live.segments_api)
 
     async def healthz(request: Request) -> Response:
         writer = live.writer
@@ -143,12 +152,6 @@ def create_app(
             return JSONResponse({"status": "store not writable", "error": str(exc)}, 503)
         rules = "complete" if device_names.complete() else "building"  # model rules, built in the background
         return JSONResponse({"status": "ok", "queue": writer.queue_depth, "device_rules": rules})
-
-    async def segments(scope: Scope, receive: Receive, send: Send) -> None:
-        if live.segments_api is None:
-            await respond_json(send, 503, {"error": "the collector is starting or stopping", "field": None})
-            return
-        await live.segments_api(scope, receive, send)
 
     async def query(request: Request) -> Response:
         assert live.runtime is not None and live.writer is not None

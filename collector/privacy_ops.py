@@ -3,12 +3,13 @@ the privacy request log, and the retention purge."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
 
 from collector.keys import load_keys
-from collector.ops import OpError, op
+from collector.ops import Op, OpError, op
 from collector.retention import purge
 from collector.rights import (
     RightsError,
@@ -21,6 +22,8 @@ from collector.rights import (
     subject_for,
 )
 from collector.settings import Settings
+
+Right = Callable[[duckdb.DuckDBPyConnection, Settings, Subject, str, Any], dict[str, Any]]
 
 
 def _subject(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> Subject:
@@ -35,20 +38,18 @@ def _subject(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str,
         raise OpError(exc.message) from None
 
 
-@op("erase")
-def erase_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return erase(con, settings, _subject(con, settings, args), "cli", args.get("request"))
-    except RightsError as exc:
-        raise OpError(exc.message) from None
+def _right(run: Right) -> Op:
+    def right_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return run(con, settings, _subject(con, settings, args), "cli", args.get("request"))
+        except RightsError as exc:
+            raise OpError(exc.message) from None
+
+    return right_op
 
 
-@op("export-visitor")
-def export_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return export(con, settings, _subject(con, settings, args), "cli", args.get("request"))
-    except RightsError as exc:
-        raise OpError(exc.message) from None
+erase_op = op("erase")(_right(erase))
+export_op = op("export-visitor")(_right(export))
 
 
 @op("requests")

@@ -8,14 +8,18 @@ refresh's own results (no second read) or, at start-up and when another process 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
 from collector.members import Lookup, Members, by_visitor, read
 from collector.segments import SiteRefresh, signature
+
+T = TypeVar("T")
+Accounts = dict[str, dict[str, tuple[int, ...]]]
 
 
 @dataclass(slots=True)
@@ -44,17 +48,12 @@ class SegmentIndex:
 def build_index(con: duckdb.DuckDBPyConnection) -> SegmentIndex:
     """Everything from the database, in one read transaction."""
     started = time.perf_counter()
-    con.execute("BEGIN TRANSACTION")
-    try:
-        sig = signature(con)
+
+    def everything(con: duckdb.DuckDBPyConnection) -> dict[str, Members]:
         sites = [r[0] for r in con.execute("SELECT DISTINCT site FROM segment_members").fetchall()]
-        sets = {site: read(con, site) for site in sites}
-        computed_at = _computed_at(con)
-        accounts = _accounts(con)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        return {site: read(con, site) for site in sites}
+
+    sets, sig, computed_at, accounts = _snapshot(con, everything)
     return _index(sets, computed_at, accounts, sig, started)
 
 
@@ -66,15 +65,7 @@ def updated_index(con: duckdb.DuckDBPyConnection, previous: SegmentIndex, refres
         site_sets = {n: v for n, v in sets.get(r.site, {}).items() if n not in r.names}
         site_sets.update(r.members)
         sets[r.site] = site_sets
-    con.execute("BEGIN TRANSACTION")
-    try:
-        sig = signature(con)
-        computed_at = _computed_at(con)
-        accounts = _accounts(con)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    _, sig, computed_at, accounts = _snapshot(con, lambda con: None)
     if sig[0] != sum(len(v) for s in sets.values() for v in s.values()):
         return build_index(con)  # something else changed the members meanwhile (an erasure): read them all
     return _index(sets, computed_at, accounts, sig, started)
@@ -97,7 +88,7 @@ def _computed_at(con: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
     return {site: at for site, at in rows if at is not None}
 
 
-def _accounts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, tuple[int, ...]]]:
+def _accounts(con: duckdb.DuckDBPyConnection) -> Accounts:
     """Identify links (account HMAC -> visitor hashes), when the identities table exists."""
     row = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND table_name = 'identities'"
@@ -110,3 +101,17 @@ def _accounts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, tuple[int, 
     ).fetchall():
         accounts.setdefault(site, {})[account] = tuple(int(v) for v in visitors)
     return accounts
+
+
+def _snapshot(
+    con: duckdb.DuckDBPyConnection, also: Callable[[duckdb.DuckDBPyConnection], T]
+) -> tuple[T, tuple[Any, ...], dict[str, datetime], Accounts]:
+    """`also`, the members' signature, computed_at and account links, read in one transaction."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        result = (also(con), signature(con), _computed_at(con), _accounts(con))
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return result
