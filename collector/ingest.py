@@ -89,7 +89,7 @@ class Ingest:
             await too_many(send, "this client sends too many events", wait, cors)
             return
         try:
-            events = await self._parse(headers, receive, cors is not VARY, ip, user_agent)
+            events = await self._parse(headers, receive, origin, ip, user_agent)
         except ParseError as exc:
             await respond_json(send, exc.status, exc.as_json(), cors)
             return
@@ -122,11 +122,10 @@ class Ingest:
         await respond_prebuilt(send, 202, self.accepted_headers[origin])
 
     async def _parse(
-        self, headers: dict[str, str], receive: Receive, known_origin: bool, ip: str, user_agent: str
+        self, headers: dict[str, str], receive: Receive, origin: str | None, ip: str, user_agent: str
     ) -> list[Event]:
-        if not known_origin:
+        if origin is None or origin not in self.cors:
             raise ParseError("origin is not registered for any site", "origin", status=403)
-        origin = headers["origin"]
         limit = self.settings.max_body_bytes
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):

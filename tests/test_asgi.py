@@ -61,12 +61,11 @@ async def routed(request: Request) -> Response:
     return PlainTextResponse("routed")
 
 
-def app(**kwargs: object) -> App:
+def app() -> App:
     return App(
         direct=[Direct("/direct", frozenset({"GET"}), hello), Direct("/broken", frozenset({"GET"}), broken)],
         routes=[Route("/routed", routed)],
         middleware=[Middleware(Tag)],
-        **kwargs,
     )
 
 
