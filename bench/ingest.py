@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import re
@@ -209,9 +210,15 @@ print(json.dumps({{"rps": n / {seconds}, "requests": n, "p50_ms": lat[len(lat)//
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process, all its threads (DuckDB's and the journal's included)."""
+    """User + system CPU of a process, all its threads (DuckDB's and the loader's) and its live children
+    (the collector's journal process)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(FileNotFoundError):  # exited meanwhile
+                total += cpu_seconds(int(child))
+    return total
 
 
 METRICS = {

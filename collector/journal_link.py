@@ -85,8 +85,16 @@ Durable = Callable[[list[Row], Position], None]
 class JournalLink:
     """Starts the journal process and talks to it; `on_durable(rows, end)` hears of every commit."""
 
-    def __init__(self, journal: Journal, sealer: Sealer, on_durable: Durable, stats: CommitStats) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        sealer: Sealer,
+        on_durable: Durable,
+        stats: CommitStats,
+        lock_wait: float = LOCK_WAIT_SECONDS,
+    ) -> None:
         self.journal = journal
+        self.lock_wait = lock_wait
         self.sealer = sealer
         self.on_durable = on_durable
         self.stats = stats
@@ -175,10 +183,11 @@ class JournalLink:
             "folder": str(self.journal.folder),
             "segment_bytes": self.journal.segment_bytes,
             "key": self.sealer.key.hex() if self.sealer.key else None,
+            "lock_wait": self.lock_wait,
         }
         self._in = bytearray()
         ready: list[Frame] = []
-        ours.settimeout(LOCK_WAIT_SECONDS + 10)
+        ours.settimeout(self.lock_wait + 10)
         try:
             ours.sendall(frame(CONFIG, payload=orjson.dumps(config)))
             while not (ready := take_frames(self._in, limit=1)):
@@ -191,6 +200,7 @@ class JournalLink:
         if not ready or ready[0].kind != READY:
             ours.close()
             self._proc.kill()
+            self._proc.wait()
             raise WriteFailed(f"the journal process did not start (its error is logged above): {self.journal.folder}")
         ours.setblocking(False)
         self._sock, self._out = ours, bytearray()

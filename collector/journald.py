@@ -94,7 +94,7 @@ def serve(sock: socket.socket) -> None:
     config = _read_config(sock, buffer)
     folder = Path(str(config["folder"]))
     key = bytes.fromhex(str(config["key"])) if config["key"] else None
-    with journal_lock(folder):
+    with journal_lock(folder, float(str(config.get("lock_wait", LOCK_WAIT_SECONDS)))):
         journal = Journal(folder, int(str(config["segment_bytes"])))
         journal.truncate_torn_tail()  # an append cut short by a crash was never acknowledged
         sock.sendall(frame(READY, at=journal.end))
@@ -177,6 +177,8 @@ def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
     try:
         serve(sock)
+    except TimeoutError as exc:
+        raise SystemExit(f"collector journal process: {exc}") from None
     finally:
         sock.close()
 

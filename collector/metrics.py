@@ -73,9 +73,7 @@ def render(
         out.family("collector_rate_limit_clients", "gauge", "Client buckets held in memory.", [({}, tracked)])
     if writer is not None:
         stats = writer.stats
-        out.family(
-            "collector_queue_depth", "gauge", "Writes waiting for the journal thread.", [({}, writer.queue_depth)]
-        )
+        out.family("collector_queue_depth", "gauge", "Requests awaiting the journal.", [({}, writer.queue_depth)])
         out.family("collector_batches_total", "counter", "Group commits to the journal.", [({}, stats.groups)])
         out.family("collector_batch_failures_total", "counter", "Group commits that failed.", [({}, stats.failures)])
         bounds = sorted(set(COMMIT_BUCKETS_MS) | set(stats.fsync_ms_buckets))
