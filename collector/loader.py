@@ -31,7 +31,7 @@ from nats.js.errors import NotFoundError
 
 from collector import store
 from collector.app import Live, Service, create_app
-from collector.batches import SCHEMA, UPSERT_DROPS, columns_to_table, load_new
+from collector.batches import SCHEMA, UPSERT_DROPS, columns_to_table, first_occurrences, load_unseen
 from collector.keys import KeyFileError
 from collector.logs import configure_logging
 from collector.runtime import open_runtime
@@ -86,6 +86,7 @@ class Batch:
     counts: list[int]  # events per message, in table order
     table: pa.Table | None
     drops: list[Msg]
+    unique: pa.Table | None = None  # the table without repeated event ids (first_occurrences)
 
     @property
     def msgs(self) -> list[Msg]:
@@ -97,8 +98,9 @@ class Batch:
 
 
 class Tables:
-    """Messages' columns gathered into Arrow tables of about CHUNK_ROWS rows: few Arrow calls per event even
-    for small messages, and Python objects for one chunk at a time only."""
+    """Messages gathered into one Arrow table, in message order. Arrow messages (format 3) are taken as they are;
+    JSON messages' columns are converted about CHUNK_ROWS rows at a time: few Arrow calls per event even for
+    small messages, and Python objects for one chunk at a time only."""
 
     def __init__(self) -> None:
         self.tables: list[pa.Table] = []
@@ -109,7 +111,13 @@ class Tables:
         self._parts: list[Columns] = []
         self._rows = 0
 
-    def add(self, msg: Msg, columns: Columns) -> None:
+    def add(self, msg: Msg, columns: Columns | pa.Table) -> None:
+        if isinstance(columns, pa.Table):
+            self._convert()
+            self.tables.append(columns)
+            self.msgs.append(msg)
+            self.counts.append(columns.num_rows)
+            return
         self._msgs.append(msg)
         self._parts.append(columns)
         self._rows += len(columns[0])
@@ -235,7 +243,9 @@ class Loader:
         table = tables.table()
         for msg, error in tables.bad:
             await self._reject(msg, BadMessage(f"values do not match the events schema: {error}"))
-        return Batch(tables.msgs, tables.counts, table, drops)
+        # Off the event loop, and while the previous batch commits (Arrow's kernels release the GIL).
+        unique = await anyio.to_thread.run_sync(first_occurrences, table) if table is not None else None
+        return Batch(tables.msgs, tables.counts, table, drops, unique)
 
     async def _reject(self, msg: Msg, exc: Exception) -> None:
         # Unreadable by this version: never re-deliver it here (a newer loader may read it from a copy of the log).
@@ -279,7 +289,7 @@ class Loader:
 
     def _commit(self, batch: Batch) -> int:
         with self.writer.db_lock:
-            fresh = load_new(self.con, batch.table, self.writer.hooks) if batch.table is not None else 0
+            fresh = load_unseen(self.con, batch.unique, self.writer.hooks) if batch.unique is not None else 0
             for msg in batch.drops:
                 self._add_drops(msg.data)
         return fresh
@@ -335,7 +345,7 @@ def _split(batch: Batch) -> list[Batch]:
     offset = 0
     for msg, count in zip(batch.events, batch.counts, strict=True):
         part = batch.table.slice(offset, count) if batch.table is not None else None
-        out.append(Batch([msg], [count], part, []))
+        out.append(Batch([msg], [count], part, [], first_occurrences(part) if part is not None else None))
         offset += count
     out.extend(Batch([], [], None, [msg]) for msg in batch.drops)
     return out
