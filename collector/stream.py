@@ -188,7 +188,7 @@ def _decode_arrow(payload: bytes) -> pa.Table:
         if not table.schema.equals(SCHEMA):
             # A newer ingest node may add columns or widen a type: take this version's columns, as its types.
             table = table.select(SCHEMA.names).cast(SCHEMA)
-    except (pa.ArrowException, KeyError, ValueError, TypeError) as exc:
+    except (pa.ArrowException, OSError, KeyError, ValueError, TypeError) as exc:  # a short message is an OSError
         raise BadMessage(f"not an events table: {exc}") from None
     return table
 
