@@ -12,6 +12,7 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
+from itertools import chain
 from datetime import UTC, datetime
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -41,6 +42,11 @@ PUBLISH_TIMEOUT_SECONDS = 8.0
 # loader reads all three, so it is upgraded first; ingest nodes send 3, or 2 for a group of few events.
 ARROW_MIN_EVENTS = 64
 _IPC_CONTINUATION = b"\xff\xff\xff\xff"
+_IPC_SCHEMA = SCHEMA.serialize().to_pybytes()  # an IPC stream: this, record batch messages, then the end marker
+_IPC_END = _IPC_CONTINUATION + b"\x00\x00\x00\x00"
+_SAME_TYPE = [
+    (kind, [i for i, f in enumerate(SCHEMA) if f.type == kind]) for kind in dict.fromkeys(f.type for f in SCHEMA)
+]
 CONNECT_WAIT_SECONDS = 30.0
 
 
@@ -140,12 +146,16 @@ def encode_json(events: Sequence[Event]) -> bytes:
 
 def encode_arrow(events: Sequence[Event]) -> bytes:
     """Format 3: the same columns as one Arrow IPC stream (schema, then one record batch)."""
-    columns = zip(*map(to_row, events), strict=True)
-    arrays = [pa.array(column, type=f.type) for column, f in zip(columns, SCHEMA, strict=True)]
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, SCHEMA) as writer:
-        writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=SCHEMA))
-    return cast(bytes, sink.getvalue().to_pybytes())
+    columns = list(zip(*map(to_row, events), strict=True))
+    count = len(events)
+    arrays: list[pa.Array] = [pa.nulls(0)] * len(SCHEMA)
+    # Each pa.array() call costs ~5 us whatever its length: one per type (22 string columns share one), then sliced.
+    for kind, indexes in _SAME_TYPE:
+        values = pa.array(list(chain.from_iterable(columns[i] for i in indexes)), type=kind)
+        for n, i in enumerate(indexes):
+            arrays[i] = values.slice(n * count, count)
+    batch = pa.RecordBatch.from_arrays(arrays, schema=SCHEMA).serialize().to_pybytes()
+    return b"".join((_IPC_SCHEMA, batch, _IPC_END))
 
 
 class BadMessage(Exception):
