@@ -12,8 +12,8 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
-from itertools import chain
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any, cast
 from urllib.parse import urlsplit
 
