@@ -170,6 +170,7 @@ class Loader:
         self.target_events = target_events
         self.stats = LoaderStats()
         self._events_per_message = 1000.0  # at most (StreamSink.max_events) until measured: small first fetch
+        self._measured = False
         self._stopping = asyncio.Event()
         self._pruned = 0.0
 
@@ -245,6 +246,12 @@ class Loader:
             await self._reject(msg, BadMessage(f"values do not match the events schema: {error}"))
         # Off the event loop, while the previous batch commits (Arrow's kernels release the GIL).
         unique = await anyio.to_thread.run_sync(_unique, table) if table is not None else None
+        if tables.msgs and table is not None:
+            # Measured as soon as decoded, for the next fetch; the first measurement replaces the guess, so that
+            # batches reach DuckDB's row group size from the second one on.
+            measured = max(1.0, table.num_rows / len(tables.msgs))
+            self._events_per_message += (0.2 if self._measured else 1.0) * (measured - self._events_per_message)
+            self._measured = True
         return Batch(tables.msgs, tables.counts, table, drops, unique)
 
     async def _reject(self, msg: Msg, exc: Exception) -> None:
@@ -273,8 +280,6 @@ class Loader:
         for msg in batch.msgs:
             with contextlib.suppress(nats.errors.Error):  # a lost ack means a replay, which is skipped
                 await msg.ack()
-        if batch.events:
-            self._events_per_message = 0.8 * self._events_per_message + 0.2 * max(1.0, batch.total / len(batch.events))
         self.stats.batches += 1
         self.stats.messages += len(batch.msgs)
         self.stats.events += fresh
