@@ -25,6 +25,7 @@ from collector.dashboard import Dashboard
 from collector.devices import Detector
 from collector.devices import warm as warm_devices
 from collector.headers import SecurityHeadersMiddleware
+from collector.heap import freeze_long_lived
 from collector.ingest import Ingest
 from collector.journal import Sealer
 from collector.pages import demo_page, snippet_response
@@ -108,6 +109,7 @@ def create_app(
         live.access = access
         app.state.live = live
         app.state.access = access
+        freeze_long_lived()
         log.info("collector ready", extra={"sites": [s.domain for s in settings.sites]})
         try:
             async with contextlib.AsyncExitStack() as stack:

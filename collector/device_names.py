@@ -18,6 +18,7 @@ from typing import Any, Literal
 import regex
 import ua_parser_rs
 
+from collector.heap import freeze_long_lived
 from collector.rules import BOUNDED, GROUP_REF, PYTHON_ONLY, read, relax, split_branches
 
 # Rules are tried in this order; televisions only apply to HbbTV agents.
@@ -190,6 +191,7 @@ class Database:
             self.model_rules(rule)
             time.sleep(pause)
         self.complete = True
+        freeze_long_lived(collect=False)  # no full collection while requests are being served
 
 
 _database: Database | None = None

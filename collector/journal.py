@@ -116,9 +116,10 @@ class Journal:
         return cut
 
     def drop_before(self, position: Position) -> None:
-        """Delete segments wholly loaded into the database."""
+        """Delete segments wholly loaded into the database (never the one being written: it is at or after
+        `position`, which may come from the journal process's own handle)."""
         for segment in self.segments():
-            if segment < position.segment and segment != self._segment:
+            if segment < position.segment:
                 self._path(segment).unlink(missing_ok=True)
 
     def drop_older(self) -> None:
@@ -133,7 +134,15 @@ class Sealer:
     """AES-GCM for journal records, keyed from the database key: the journal is encrypted at rest too."""
 
     def __init__(self, database_key: str | None) -> None:
-        self.aead = AESGCM(hashlib.sha256(b"journal\n" + database_key.encode()).digest()) if database_key else None
+        self.key = hashlib.sha256(b"journal\n" + database_key.encode()).digest() if database_key else None
+        self.aead = AESGCM(self.key) if self.key else None
+
+    @classmethod
+    def from_key(cls, key: bytes | None) -> Sealer:
+        """A sealer from the derived key (the journal process gets that, never the database key itself)."""
+        sealer = cls(None)
+        sealer.key, sealer.aead = key, AESGCM(key) if key else None
+        return sealer
 
     def seal(self, data: bytes) -> bytes:
         if self.aead is None:

@@ -9,8 +9,7 @@ from typing import Any
 from collector.access import Access
 from collector.devices import Detector
 from collector.ingest import Ingest
-from collector.writer import _BUCKETS as COMMIT_BUCKETS_MS
-from collector.writer import Writer
+from collector.writer import COMMIT_BUCKETS_MS, Writer
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

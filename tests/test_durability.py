@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -135,3 +136,89 @@ def test_sigterm_drains_and_exits_cleanly(proc_server: ServerProcess) -> None:
     assert acked
     stored = set(proc_server.stored_paths())
     assert set(acked) <= stored
+
+
+def journal_process(server: ServerProcess) -> int:
+    """The pid of the server's journal process (its only child)."""
+    assert server.proc is not None
+    children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+def gone(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return True
+        if "State:\tZ" in status:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_the_journal_process_does_not_outlive_a_killed_server(proc_server: ServerProcess) -> None:
+    proc_server.start()
+    child = journal_process(proc_server)
+    acked, _ = run_load_then(proc_server, signal.SIGKILL, min_acked=50)
+    assert gone(child), "the journal process must exit when its server is gone"
+    proc_server.start()
+    proc_server.signal(signal.SIGTERM)
+    assert set(acked) <= set(proc_server.stored_paths())
+
+
+def test_a_killed_journal_process_loses_no_acknowledged_event_and_is_replaced(proc_server: ServerProcess) -> None:
+    proc_server.start()
+    first = journal_process(proc_server)
+    acked: list[str] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=drive_load, args=(proc_server.url, acked, stop))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 40
+        while len(acked) < 100 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(first, signal.SIGKILL)
+        before = len(acked)
+        while len(acked) < before + 100 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert len(acked) >= before + 100, "the server should take events again with a new journal process"
+    assert journal_process(proc_server) != first
+    assert httpx.get(f"{proc_server.url}/healthz", timeout=5).status_code == 200
+    proc_server.signal(signal.SIGTERM)
+    stored = proc_server.stored_paths()
+    assert set(acked) <= set(stored)
+    assert len(stored) == len(set(stored))
+    assert "the journal process exited" in proc_server.log.read_text()
+
+
+def test_ctrl_c_to_the_whole_process_group_still_drains_every_acknowledged_event(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path)
+    cmd = [sys.executable, "-m", "collector", "serve", "--config", str(server.config)]
+    cmd += ["--data-dir", str(server.data_dir), "--port", str(server.port)]
+    with server.log.open("ab") as log:
+        server.proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                break
+        time.sleep(0.05)
+    acked: list[str] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=drive_load, args=(server.url, acked, stop))
+    thread.start()
+    while len(acked) < 100 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(server.proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the journal process gets it too
+    server.proc.wait(timeout=30)
+    stop.set()
+    thread.join(timeout=30)
+    assert '"collector stopped"' in server.log.read_text()
+    assert acked
+    assert set(acked) <= set(server.stored_paths())

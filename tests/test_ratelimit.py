@@ -78,9 +78,11 @@ def test_flooding_client_gets_429_with_retry_after_and_others_are_not_affected(t
         assert [post(server).status_code for _ in range(3)] == [202, 202, 202]
         refused = post(server)
         assert refused.status_code == 429
-        assert refused.headers["retry-after"] == "5"
+        # One token every 5 s: 5 s from the first request, less if the first three took a second (a loaded machine).
+        wait = refused.headers["retry-after"]
+        assert wait in ("4", "5")
         assert refused.headers["access-control-allow-origin"] == ORIGIN, "the browser may read the answer"
-        assert refused.json() == {"error": "this client sends too many events; retry after 5 s", "field": None}
+        assert refused.json() == {"error": f"this client sends too many events; retry after {wait} s", "field": None}
         assert post(server, ua=DESKTOP_UA.replace("124", "125")).status_code == 202
         assert server.query("SELECT count(*) FROM events") == [(4,)]
         assert server.live.ingest is not None and server.live.ingest.limits is not None
