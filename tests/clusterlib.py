@@ -76,11 +76,19 @@ class Proc:
         return self.popen is not None and self.popen.poll() is None
 
     def cpu_seconds(self) -> float:
-        """user + system CPU of this process so far (Linux /proc), plus what earlier incarnations used."""
+        """user + system CPU so far (Linux /proc) of this process and the ones it started (its session: the
+        embedded collector's journal process), plus what earlier incarnations used."""
         if not self.alive or self.popen is None:
             return self.cpu_before
-        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return self.cpu_before + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            if int(fields[3]) == self.popen.pid:  # the session started with start_new_session
+                ticks += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])  # with reaped children
+        return self.cpu_before + ticks / os.sysconf("SC_CLK_TCK")
 
     def kill(self) -> None:
         if self.popen is not None and self.popen.poll() is None:
