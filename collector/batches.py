@@ -132,10 +132,21 @@ def load_new(con: duckdb.DuckDBPyConnection, table: pa.Table, hooks: Sequence[Ba
     A stream message delivered again (its ack lost in a crash) holds events already stored: they are
     recognised by event id, looked up only within the table's time range, and by first occurrence inside it.
     """
+    return load_unseen(con, first_occurrences(table), hooks)
+
+
+def first_occurrences(table: pa.Table) -> pa.Table:
+    """The table without the rows whose event id came earlier in it."""
     ids = table.column("event_id")
     if pc.count_distinct(ids).as_py() < table.num_rows:
-        table = table.take(pa.array(_first_occurrences(ids.to_pylist()), pa.int64()))
-        ids = table.column("event_id")
+        return table.take(pa.array(_first_occurrences(ids.to_pylist()), pa.int64()))
+    return table
+
+
+def load_unseen(con: duckdb.DuckDBPyConnection, table: pa.Table, hooks: Sequence[BatchHook] = ()) -> int:
+    """load_new for a table whose event ids are distinct (first_occurrences): the stream loader de-duplicates
+    the next batch while this one commits."""
+    ids = table.column("event_id")
     con.execute("BEGIN TRANSACTION")
     try:
         if table.num_rows:

@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from collector import device_names
 from collector.asgi import App, Direct, respond_json
 from collector.devices import Detector
 from collector.devices import warm as warm_devices
@@ -165,7 +166,8 @@ def create_ingest_app(settings: Settings, pepper: bytes, *, detector: Detect | N
             await asyncio.wait_for(sink.ping(), timeout=5)
         except (WriteFailed, TimeoutError) as exc:
             return JSONResponse({"status": "stream not writable", "error": str(exc)}, 503)
-        return JSONResponse({"status": "ok", "role": "ingest", "queue": sink.queue_depth})
+        rules = "complete" if device_names.complete() else "building"  # model rules, built in the background
+        return JSONResponse({"status": "ok", "role": "ingest", "queue": sink.queue_depth, "device_rules": rules})
 
     async def index(request: Request) -> Response:
         return demo_page(request, settings.sites[0].domain)

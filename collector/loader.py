@@ -31,7 +31,7 @@ from nats.js.errors import NotFoundError
 
 from collector import store
 from collector.app import Live, Service, create_app
-from collector.batches import SCHEMA, UPSERT_DROPS, columns_to_table, load_new
+from collector.batches import SCHEMA, UPSERT_DROPS, columns_to_table, first_occurrences, load_unseen
 from collector.keys import KeyFileError
 from collector.logs import configure_logging
 from collector.runtime import open_runtime
@@ -86,6 +86,7 @@ class Batch:
     counts: list[int]  # events per message, in table order
     table: pa.Table | None
     drops: list[Msg]
+    unique: pa.Table | None = None  # the table without repeated event ids (first_occurrences)
 
     @property
     def msgs(self) -> list[Msg]:
@@ -97,8 +98,9 @@ class Batch:
 
 
 class Tables:
-    """Messages' columns gathered into Arrow tables of about CHUNK_ROWS rows: few Arrow calls per event even
-    for small messages, and Python objects for one chunk at a time only."""
+    """Messages gathered into one Arrow table, in message order. Arrow messages (format 3) are taken as they are;
+    JSON messages' columns are converted about CHUNK_ROWS rows at a time: few Arrow calls per event even for
+    small messages, and Python objects for one chunk at a time only."""
 
     def __init__(self) -> None:
         self.tables: list[pa.Table] = []
@@ -109,7 +111,13 @@ class Tables:
         self._parts: list[Columns] = []
         self._rows = 0
 
-    def add(self, msg: Msg, columns: Columns) -> None:
+    def add(self, msg: Msg, columns: Columns | pa.Table) -> None:
+        if isinstance(columns, pa.Table):
+            self._convert()
+            self.tables.append(columns)
+            self.msgs.append(msg)
+            self.counts.append(columns.num_rows)
+            return
         self._msgs.append(msg)
         self._parts.append(columns)
         self._rows += len(columns[0])
@@ -162,6 +170,7 @@ class Loader:
         self.target_events = target_events
         self.stats = LoaderStats()
         self._events_per_message = 1000.0  # at most (StreamSink.max_events) until measured: small first fetch
+        self._measured = False
         self._stopping = asyncio.Event()
         self._pruned = 0.0
 
@@ -235,7 +244,15 @@ class Loader:
         table = tables.table()
         for msg, error in tables.bad:
             await self._reject(msg, BadMessage(f"values do not match the events schema: {error}"))
-        return Batch(tables.msgs, tables.counts, table, drops)
+        # Off the event loop, while the previous batch commits (Arrow's kernels release the GIL).
+        unique = await anyio.to_thread.run_sync(_unique, table) if table is not None else None
+        if tables.msgs and table is not None:
+            # Measured as soon as decoded, for the next fetch; the first measurement replaces the guess, so that
+            # batches reach DuckDB's row group size from the second one on.
+            measured = max(1.0, table.num_rows / len(tables.msgs))
+            self._events_per_message += (0.2 if self._measured else 1.0) * (measured - self._events_per_message)
+            self._measured = True
+        return Batch(tables.msgs, tables.counts, table, drops, unique)
 
     async def _reject(self, msg: Msg, exc: Exception) -> None:
         # Unreadable by this version: never re-deliver it here (a newer loader may read it from a copy of the log).
@@ -263,8 +280,6 @@ class Loader:
         for msg in batch.msgs:
             with contextlib.suppress(nats.errors.Error):  # a lost ack means a replay, which is skipped
                 await msg.ack()
-        if batch.events:
-            self._events_per_message = 0.8 * self._events_per_message + 0.2 * max(1.0, batch.total / len(batch.events))
         self.stats.batches += 1
         self.stats.messages += len(batch.msgs)
         self.stats.events += fresh
@@ -279,7 +294,7 @@ class Loader:
 
     def _commit(self, batch: Batch) -> int:
         with self.writer.db_lock:
-            fresh = load_new(self.con, batch.table, self.writer.hooks) if batch.table is not None else 0
+            fresh = load_unseen(self.con, batch.unique, self.writer.hooks) if batch.unique is not None else 0
             for msg in batch.drops:
                 self._add_drops(msg.data)
         return fresh
@@ -329,13 +344,19 @@ def _table(parts: Sequence[Columns]) -> pa.Table:
     return columns_to_table([list(chain.from_iterable(part[i] for part in parts)) for i in range(len(SCHEMA))])
 
 
+def _unique(table: pa.Table) -> pa.Table:
+    """The table in one chunk per column (DuckDB inserts it ~40% faster than one chunk per message), without
+    repeated event ids."""
+    return first_occurrences(table.combine_chunks())
+
+
 def _split(batch: Batch) -> list[Batch]:
     """One batch per message."""
     out: list[Batch] = []
     offset = 0
     for msg, count in zip(batch.events, batch.counts, strict=True):
         part = batch.table.slice(offset, count) if batch.table is not None else None
-        out.append(Batch([msg], [count], part, []))
+        out.append(Batch([msg], [count], part, [], _unique(part) if part is not None else None))
         offset += count
     out.extend(Batch([], [], None, [msg]) for msg in batch.drops)
     return out

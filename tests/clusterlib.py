@@ -76,11 +76,19 @@ class Proc:
         return self.popen is not None and self.popen.poll() is None
 
     def cpu_seconds(self) -> float:
-        """user + system CPU of this process so far (Linux /proc), plus what earlier incarnations used."""
+        """user + system CPU so far (Linux /proc) of this process and the ones it started (its session: the
+        embedded collector's journal process), plus what earlier incarnations used."""
         if not self.alive or self.popen is None:
             return self.cpu_before
-        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return self.cpu_before + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            if int(fields[3]) == self.popen.pid:  # the session started with start_new_session
+                ticks += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])  # with reaped children
+        return self.cpu_before + ticks / os.sysconf("SC_CLK_TCK")
 
     def kill(self) -> None:
         if self.popen is not None and self.popen.poll() is None:
@@ -207,6 +215,27 @@ class Cluster:
         for proc, url in procs:
             wait_http(f"{url}/healthz", proc, 40)
 
+    def wait_warm(self, urls: list[str], timeout: float = 90.0) -> None:
+        """Wait until every node's background build of device model rules is done: seconds of CPU that would
+        otherwise land in whatever is measured next."""
+        deadline = time.monotonic() + timeout
+        for url in urls:
+            while httpx.get(f"{url}/healthz", timeout=5).json().get("device_rules") != "complete":
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"device rules not built at {url}")
+                time.sleep(0.2)
+
+    def pause_loader(self) -> None:
+        """Freeze the (running, warm) loader and wait until its pending pull request has expired in JetStream,
+        so that nothing is delivered to it until resume_loader()."""
+        assert self.loader is not None and self.loader.popen is not None
+        os.kill(self.loader.popen.pid, signal.SIGSTOP)
+        time.sleep(1.2)  # the loader's fetches wait 1 s
+
+    def resume_loader(self) -> None:
+        assert self.loader is not None and self.loader.popen is not None
+        os.kill(self.loader.popen.pid, signal.SIGCONT)
+
     def stream_leader(self) -> int:
         """Index of the NATS server leading the events stream."""
         info = asyncio.run(_stream_info(self.nats_url))
@@ -231,7 +260,7 @@ class Cluster:
         asyncio.run(_publish_backlog(self.nats_url, events, per_message))
 
     def time_drain(self, timeout: float = 120.0) -> Drain:
-        """Start the (stopped) loader and watch its consumer every 20 ms until the backlog is drained."""
+        """Resume the paused loader and watch its consumer every 20 ms until the backlog is drained."""
         return asyncio.run(_time_drain(self.nats_url, self, timeout))
 
     def tail_loader(self) -> str:
@@ -294,7 +323,7 @@ async def _time_drain(servers: str, cluster: Cluster, timeout: float) -> Drain:
     try:
         js = nc.jetstream(timeout=5)
         first = await js.consumer_info("COLLECTOR", "collector-loader")
-        cluster.loader.start()
+        cluster.resume_loader()
         deadline = time.monotonic() + timeout
         started: tuple[float, float, float] | None = None
         while time.monotonic() < deadline:

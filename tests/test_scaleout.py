@@ -28,7 +28,17 @@ from collector.loader import Loader
 from collector.parsing import build_event, new_event_id
 from collector.profiles import update_profiles
 from collector.runtime import open_journal, open_runtime
-from collector.stream import StreamSink, close_quietly, connect, decode, encode, ensure_stream, publish
+from collector.stream import (
+    StreamSink,
+    close_quietly,
+    connect,
+    decode,
+    encode,
+    encode_arrow,
+    encode_json,
+    ensure_stream,
+    publish,
+)
 from collector.writer import Writer
 from tests.clusterlib import ORIGIN, UA, Cluster, Load, nats_server, wait_http
 from tests.conftest import make_settings
@@ -233,6 +243,62 @@ def test_loader_reads_row_messages_runs_the_hooks_and_sets_aside_unreadable_ones
     assert paths == {f"/m/{i}" for i in range(10)}
     assert (loaded, messages, unacked) == (10, 2, 0)
     assert profiles == [(42, 1)]  # the writer's hooks ran in the loader's transaction
+
+
+def test_loader_reads_arrow_messages_among_json_ones_once_each_and_sets_aside_bad_ones(
+    one_nats: Cluster, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path)
+    runtime = open_runtime(settings)
+    writer = Writer(runtime.con, open_journal(settings), Sealer(runtime.database_key), hooks=[update_profiles])
+    writer.start()
+    request = Request(ip="203.0.113.9", user_agent=UA, hints={}, gpc=False, prefetch=False)
+    base = build_event({"d": "example.com", "u": "https://example.com/"}, None, request, datetime.now(UTC))
+    events = [base._replace(event_id=new_event_id(), path=f"/a/{i}") for i in range(300)]
+    events[0] = events[0]._replace(visitor=7, consented=True)
+    events[150] = events[150]._replace(visitor=7, consented=True)
+    bad_id = encode_arrow([base._replace(event_id="not-a-uuid", path="/bad")])
+
+    async def scenario() -> tuple[int, int, int]:
+        nc = await connect([one_nats.nats_url], "test")
+        try:
+            js = nc.jetstream(timeout=5)
+            await ensure_stream(js, 1)
+            sink = StreamSink(js)
+            await sink.write(events[:100])  # a group as an ingest node sends it: Arrow
+            await publish(js, "collector.events", encode_json(events[100:110]), "json")
+            await publish(js, "collector.events", bad_id, "bad-id")
+            await publish(js, "collector.events", encode_arrow(events[100:250])[:-40], "cut-short")
+            # Events 100-109 again, in Arrow, in the same fetch as their JSON message: stored once.
+            await publish(js, "collector.events", encode_arrow(events[100:250]), "arrow-overlapping")
+            await publish(js, "collector.events", orjson.dumps({"v": 1, "e": [to_row(e) for e in events[250:]]}), "v1")
+            loader = Loader(js, writer, runtime.con)
+            sub = await loader.subscribe()
+            await loader.load(await sub.fetch(6, timeout=5))
+            # Delivered again (a lost ack), now on its own: recognised by event id.
+            await publish(js, "collector.events", encode_arrow(events[:80]), "replayed")
+            await loader.load(await sub.fetch(1, timeout=5))
+            with pytest.raises(nats.errors.TimeoutError):
+                await sub.fetch(1, timeout=1.5)  # nothing delivered again: the bad ones were set aside
+            info = await js.consumer_info("COLLECTOR", "collector-loader")
+            loader.close()
+            return loader.stats.events, loader.stats.replayed, int(info.num_ack_pending)
+        finally:
+            await close_quietly(nc)
+
+    try:
+        loaded, replayed, unacked = asyncio.run(scenario())
+        cur = runtime.con.cursor()
+        cur.execute("USE db")
+        stored = cur.execute("SELECT path, count(*) FROM events GROUP BY path").fetchall()
+        profiles = cur.execute("SELECT visitor, pageviews FROM profiles").fetchall()
+        cur.close()
+    finally:
+        writer.close()
+        runtime.close()
+    assert dict(stored) == {f"/a/{i}": 1 for i in range(300)}
+    assert (loaded, replayed, unacked) == (300, 10 + 80, 0)
+    assert profiles == [(7, 2)]
 
 
 def test_published_events_hold_only_stored_columns(settings: object) -> None:
