@@ -36,6 +36,7 @@ from collector import device_names
 from collector.asgi import App, Direct, respond_json
 from collector.devices import Detector
 from collector.devices import warm as warm_devices
+from collector.heap import freeze_long_lived
 from collector.ingest import Ingest
 from collector.keys import KeyFileError, load_keys
 from collector.logs import configure_logging
@@ -137,6 +138,7 @@ def create_ingest_app(settings: Settings, pepper: bytes, *, detector: Detect | N
         ingest = Ingest(settings, pipeline, sink, RateLimits(settings))
         state.update(ingest=ingest, sink=sink)
         tasks = [asyncio.create_task(_rotate(salts)), asyncio.create_task(_send_drops(sink))]
+        freeze_long_lived()
         log.info("ingest node ready", extra={"nats": servers, "sites": [s.domain for s in settings.sites]})
         try:
             yield
