@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nats.errors
@@ -20,14 +21,15 @@ import pytest
 import uvicorn
 from nats.js.errors import KeyNotFoundError
 
+from collector import store
 from collector.batches import SCHEMA, to_row
-from collector.events import Request
+from collector.events import Event, Request
 from collector.ingestnode import KVSalts, create_ingest_app, salt_bucket, serve_ingest
 from collector.journal import Sealer
 from collector.loader import Loader
 from collector.parsing import build_event, new_event_id
 from collector.profiles import update_profiles
-from collector.runtime import open_journal, open_runtime
+from collector.runtime import Runtime, open_journal, open_runtime
 from collector.stream import (
     StreamSink,
     close_quietly,
@@ -145,17 +147,32 @@ def test_acknowledged_events_are_stored_exactly_once_through_nats_ingest_and_loa
     assert ("prefetch", 3) in time_to_settle
 
 
-def test_loader_skips_events_it_already_stored(one_nats: Cluster, tmp_path: Path) -> None:
+def open_store(tmp_path: Path) -> tuple[Runtime, Writer]:
+    """The loader's node: a database and its embedded writer, with the profile hooks the loader runs too."""
     settings = make_settings(tmp_path)
     runtime = open_runtime(settings)
-    writer = Writer(runtime.con, open_journal(settings), Sealer(runtime.database_key))
+    writer = Writer(runtime.con, open_journal(settings), Sealer(runtime.database_key), hooks=[update_profiles])
     writer.start()
+    return runtime, writer
+
+
+def page_events(prefix: str, n: int) -> list[Event]:
     request = Request(ip="203.0.113.9", user_agent=UA, hints={}, gpc=False, prefetch=False)
-    now = datetime.now(UTC)
-    events = [
-        build_event({"d": "example.com", "u": "https://example.com/"}, None, request, now)._replace(path=f"/r/{i}")
-        for i in range(50)
-    ]
+    base = build_event({"d": "example.com", "u": "https://example.com/"}, None, request, datetime.now(UTC))
+    return [base._replace(event_id=new_event_id(), path=f"/{prefix}/{i}") for i in range(n)]
+
+
+def read(runtime: Runtime, sql: str) -> list[tuple[Any, ...]]:
+    cur = store.cursor(runtime.con)
+    try:
+        return cur.execute(sql).fetchall()
+    finally:
+        cur.close()
+
+
+def test_loader_skips_events_it_already_stored(one_nats: Cluster, tmp_path: Path) -> None:
+    runtime, writer = open_store(tmp_path)
+    events = page_events("r", 50)
 
     async def scenario() -> tuple[int, int]:
         nc = await connect([one_nats.nats_url], "test")
@@ -180,10 +197,7 @@ def test_loader_skips_events_it_already_stored(one_nats: Cluster, tmp_path: Path
 
     try:
         loaded, replayed = asyncio.run(scenario())
-        cur = runtime.con.cursor()
-        cur.execute("USE db")
-        count = cur.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchall()
-        cur.close()
+        count = read(runtime, "SELECT count(*), count(DISTINCT event_id) FROM events")
     finally:
         writer.close()
         runtime.close()
@@ -194,14 +208,8 @@ def test_loader_skips_events_it_already_stored(one_nats: Cluster, tmp_path: Path
 def test_loader_reads_row_messages_runs_the_hooks_and_sets_aside_unreadable_ones(
     one_nats: Cluster, tmp_path: Path
 ) -> None:
-    settings = make_settings(tmp_path)
-    runtime = open_runtime(settings)
-    writer = Writer(runtime.con, open_journal(settings), Sealer(runtime.database_key), hooks=[update_profiles])
-    writer.start()
-    request = Request(ip="203.0.113.9", user_agent=UA, hints={}, gpc=False, prefetch=False)
-    now = datetime.now(UTC)
-    base = build_event({"d": "example.com", "u": "https://example.com/"}, None, request, now)
-    events = [base._replace(event_id=new_event_id(), path=f"/m/{i}") for i in range(10)]
+    runtime, writer = open_store(tmp_path)
+    events = page_events("m", 10)
     events[0] = events[0]._replace(visitor=42, consented=True)
     wrong_type = orjson.loads(encode(events[:1]))
     wrong_type["c"][SCHEMA.get_field_index("screen_w")] = ["wide"]
@@ -232,11 +240,8 @@ def test_loader_reads_row_messages_runs_the_hooks_and_sets_aside_unreadable_ones
 
     try:
         loaded, messages, unacked = asyncio.run(scenario())
-        cur = runtime.con.cursor()
-        cur.execute("USE db")
-        paths = {r[0] for r in cur.execute("SELECT path FROM events").fetchall()}
-        profiles = cur.execute("SELECT visitor, pageviews FROM profiles").fetchall()
-        cur.close()
+        paths = {r[0] for r in read(runtime, "SELECT path FROM events")}
+        profiles = read(runtime, "SELECT visitor, pageviews FROM profiles")
     finally:
         writer.close()
         runtime.close()
@@ -248,16 +253,11 @@ def test_loader_reads_row_messages_runs_the_hooks_and_sets_aside_unreadable_ones
 def test_loader_reads_arrow_messages_among_json_ones_once_each_and_sets_aside_bad_ones(
     one_nats: Cluster, tmp_path: Path
 ) -> None:
-    settings = make_settings(tmp_path)
-    runtime = open_runtime(settings)
-    writer = Writer(runtime.con, open_journal(settings), Sealer(runtime.database_key), hooks=[update_profiles])
-    writer.start()
-    request = Request(ip="203.0.113.9", user_agent=UA, hints={}, gpc=False, prefetch=False)
-    base = build_event({"d": "example.com", "u": "https://example.com/"}, None, request, datetime.now(UTC))
-    events = [base._replace(event_id=new_event_id(), path=f"/a/{i}") for i in range(300)]
+    runtime, writer = open_store(tmp_path)
+    events = page_events("a", 300)
     events[0] = events[0]._replace(visitor=7, consented=True)
     events[150] = events[150]._replace(visitor=7, consented=True)
-    bad_id = encode_arrow([base._replace(event_id="not-a-uuid", path="/bad")])
+    bad_id = encode_arrow([events[1]._replace(event_id="not-a-uuid", path="/bad")])
 
     async def scenario() -> tuple[int, int, int]:
         nc = await connect([one_nats.nats_url], "test")
@@ -288,11 +288,8 @@ def test_loader_reads_arrow_messages_among_json_ones_once_each_and_sets_aside_ba
 
     try:
         loaded, replayed, unacked = asyncio.run(scenario())
-        cur = runtime.con.cursor()
-        cur.execute("USE db")
-        stored = cur.execute("SELECT path, count(*) FROM events GROUP BY path").fetchall()
-        profiles = cur.execute("SELECT visitor, pageviews FROM profiles").fetchall()
-        cur.close()
+        stored = read(runtime, "SELECT path, count(*) FROM events GROUP BY path")
+        profiles = read(runtime, "SELECT visitor, pageviews FROM profiles")
     finally:
         writer.close()
         runtime.close()
