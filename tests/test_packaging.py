@@ -56,6 +56,13 @@ def test_wheel_serves_from_any_folder_with_its_package_data(tmp_path: Path) -> N
                 time.sleep(0.1)
         assert r.status_code == 200
         assert b"sendBeacon" in r.content
+        beacon = httpx.post(
+            f"http://127.0.0.1:{port}/api/event",
+            content=b'{"d":"localhost","u":"http://localhost/installed"}',
+            headers={"Origin": f"http://localhost:{port}", "Content-Type": "text/plain"},
+            timeout=10,
+        )
+        assert beacon.status_code == 202, beacon.text  # stored through the installed journal process
         assert (elsewhere / "data" / "collector.duckdb").exists()
         where = subprocess.run(
             [sys.executable, "-c", "import collector; print(collector.__file__)"],
