@@ -1,0 +1,158 @@
+"""Where a request's time goes on the event loop, in process (no HTTP, no load generator): µs per part.
+
+Run: .venv/bin/python bench/ingest_parts.py   (about 40 s, most of it building the device rules first)
+
+Prints each part of POST /api/event alone, then the whole ingest route with a sink that returns at once
+and with the real writer (journal process and DuckDB loader, in a temporary data dir), each against
+the same run's baseline: an ASGI app that only reads the body and answers 202.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import shutil
+import sys
+import tempfile
+import time
+import timeit
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from collector import device_names
+from collector.asgi import App, Direct, header_map, read_body, respond_prebuilt
+from collector.batches import to_row
+from collector.clientip import client_ip
+from collector.devices import Detector, warm
+from collector.events import DropReason, Event, Request
+from collector.ingest import Ingest
+from collector.parsing import build_event, parse_body
+from collector.pipeline import build_pipeline
+from collector.ratelimit import RateLimits
+from collector.settings import Settings, Site
+
+UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+BODY = (
+    b'{"d":"example.com","u":"https://example.com/p/42?utm_source=bench","r":"https://news.example.org/x",'
+    b'"w":390,"h":844,"l":"en-US","tz":"Europe/Berlin"}'
+)
+HEADERS = [
+    (b"host", b"127.0.0.1:8000"),
+    (b"user-agent", UA.encode()),
+    (b"content-type", b"text/plain;charset=UTF-8"),
+    (b"origin", b"https://example.com"),
+    (b"content-length", str(len(BODY)).encode()),
+    (b"accept", b"*/*"),
+    (b"connection", b"keep-alive"),
+]
+SCOPE: dict[str, Any] = {"type": "http", "method": "POST", "path": "/api/event", "client": ("127.0.0.1", 5555)}
+SCOPE["headers"] = HEADERS
+
+
+class NoSink:
+    async def write(self, events: Sequence[Event]) -> None:
+        return None
+
+    def count_drop(self, site: str, reason: DropReason) -> None:
+        return None
+
+
+def per_call(fn: Callable[[], object], number: int = 20_000) -> float:
+    return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
+
+
+async def per_request(app: Any, requests: int, concurrency: int = 64) -> float:
+    """Main-thread CPU µs per request, `concurrency` requests in flight as under wrk -c64."""
+    message = {"type": "http.request", "body": BODY, "more_body": False}
+
+    async def receive() -> dict[str, Any]:
+        return message
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start" and message["status"] != 202:
+            raise RuntimeError(f"the route answered {message['status']}, not 202")
+
+    async def worker(n: int) -> None:
+        for _ in range(n):
+            await app(SCOPE, receive, send)
+
+    await asyncio.gather(*(worker(500) for _ in range(concurrency)))  # warm-up
+    started = time.thread_time()
+    await asyncio.gather(*(worker(requests // concurrency) for _ in range(concurrency)))
+    return (time.thread_time() - started) / requests * 1e6
+
+
+async def noop(scope: Any, receive: Any, send: Any) -> None:
+    await read_body(receive, 16_384)
+    await respond_prebuilt(send, 202, [(b"content-length", b"0")])
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-parts-"))
+    site = Site(domain="example.com", origins=("https://example.com",))
+    unlimited = {"rate_limit_client_per_second": 0.0, "rate_limit_site_per_second": 0.0}  # 0 turns a limit off
+    settings = replace(Settings(), data_dir=tmp, sites=(site,), **unlimited)  # type: ignore[arg-type]
+    detector = Detector()
+    warm()
+    while not device_names.complete():  # the background build would otherwise share the GIL with every figure
+        time.sleep(0.2)
+    pipeline = build_pipeline(settings, b"p" * 32, lambda day: b"s" * 16, detector.detect)
+    request = Request(ip="127.0.0.1", user_agent=UA, hints={}, gpc=False, prefetch=False)
+    now = datetime.now(UTC)
+    raw = parse_body(BODY, 100)[0]
+    event = build_event(raw, None, request, now, True)
+    limits = RateLimits(settings)
+    done = pipeline.run(event)
+    limited = RateLimits(replace(settings, rate_limit_client_per_second=1e9, rate_limit_client_burst=10**9))
+    print("part of one request                       µs")
+    parts = {
+        "header map": lambda: header_map(SCOPE),
+        "client address": lambda: client_ip("127.0.0.1", None, (), None),
+        "rate limit": lambda: limited.check_client("127.0.0.1", UA),
+        "parse body (orjson)": lambda: parse_body(BODY, 100),
+        "build and validate the event": lambda: build_event(raw, None, request, now, True),
+        "pipeline (device, URL, scrub, hash)": lambda: pipeline.run(event),
+        "row for the journal": lambda: to_row(done),
+    }
+    for name, fn in parts.items():
+        print(f"  {name:<38}{per_call(fn):>6.2f}")
+    for step_name, step in pipeline.steps:
+        print(f"    step {step_name:<33}{per_call(functools.partial(step, event)):>6.2f}")
+
+    async def routes() -> tuple[float, float]:
+        base = await per_request(App(direct=[Direct("/api/event", frozenset({"POST"}), noop)]), 40_000)
+        ingest = Ingest(settings, pipeline, NoSink(), limits)  # type: ignore[arg-type]
+        ours = await per_request(App(direct=[Direct("/api/event", frozenset({"POST"}), ingest)]), 40_000)
+        await ingest.close()
+        return base, ours
+
+    base, ours = uvloop.run(routes())
+    whole = whole_app_with_writer(tmp, settings)
+    print(f"no-op ASGI route (reads the body, answers 202) {base:>6.1f} µs per request  (baseline)")
+    print(f"ingest route, sink returns at once             {ours:>6.1f} µs  ({ours / base:.1f}x the baseline)")
+    print(f"whole app with the real writer                 {whole:>6.1f} µs  ({whole / base:.1f}x the baseline)")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def whole_app_with_writer(tmp: Path, settings: Settings) -> float:
+    """The app as served (lifespan, journal process, loader thread), without uvicorn."""
+    from collector.app import create_app
+
+    app = create_app(replace(settings, data_dir=tmp / "data"))
+
+    async def run() -> float:
+        async with app.router.lifespan_context(app):
+            return await per_request(app, 40_000)
+
+    return uvloop.run(run())
+
+
+if __name__ == "__main__":
+    main()
