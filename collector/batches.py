@@ -126,15 +126,6 @@ _STORED_IDS = (
 )
 
 
-def load_new(con: duckdb.DuckDBPyConnection, table: pa.Table, hooks: Sequence[BatchHook] = ()) -> int:
-    """Insert the events of `table` not stored yet, in one transaction with the hooks; return how many were new.
-
-    A stream message delivered again (its ack lost in a crash) holds events already stored: they are
-    recognised by event id, looked up only within the table's time range, and by first occurrence inside it.
-    """
-    return load_unseen(con, first_occurrences(table), hooks)
-
-
 def first_occurrences(table: pa.Table) -> pa.Table:
     """The table without the rows whose event id came earlier in it."""
     ids = table.column("event_id")
@@ -144,8 +135,12 @@ def first_occurrences(table: pa.Table) -> pa.Table:
 
 
 def load_unseen(con: duckdb.DuckDBPyConnection, table: pa.Table, hooks: Sequence[BatchHook] = ()) -> int:
-    """load_new for a table whose event ids are distinct (first_occurrences): the stream loader de-duplicates
-    the next batch while this one commits."""
+    """Insert the events of `table` not stored yet, in one transaction with the hooks; return how many were new.
+
+    A stream message delivered again (its ack lost in a crash) holds events already stored: they are
+    recognised by event id, looked up only within the table's time range. The ids must be distinct
+    (first_occurrences): the stream loader de-duplicates the next batch while this one commits.
+    """
     ids = table.column("event_id")
     con.execute("BEGIN TRANSACTION")
     try:

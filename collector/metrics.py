@@ -9,7 +9,8 @@ from typing import Any
 from collector.access import Access
 from collector.devices import Detector
 from collector.ingest import Ingest
-from collector.writer import COMMIT_BUCKETS_MS, Writer
+from collector.journal_link import COMMIT_BUCKETS_MS
+from collector.writer import Writer
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -28,8 +28,8 @@ from nats.js.errors import NotFoundError
 
 from collector.batches import SCHEMA, to_row
 from collector.events import DropReason, Event
+from collector.journal_link import WriteFailed, settle
 from collector.settings import ConfigError
-from collector.writer import WriteFailed, settle
 
 log = logging.getLogger("collector.stream")
 

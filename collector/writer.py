@@ -29,10 +29,8 @@ import duckdb
 from collector.batches import BatchHook, Row, load_rows, replay, to_row
 from collector.events import DropReason, Event
 from collector.journal import Journal, Position, Sealer
-from collector.journal_link import COMMIT_BUCKETS_MS as COMMIT_BUCKETS_MS
 from collector.journal_link import CommitStats, JournalLink
 from collector.journal_link import WriteFailed as WriteFailed
-from collector.journal_link import settle as settle
 from collector.journald import journal_lock
 
 log = logging.getLogger("collector.writer")
@@ -81,7 +79,7 @@ class Writer:
         self._drops: Counter[tuple[str, str, DropReason]] = Counter()
         self._pending: list[tuple[list[Row], Position]] = []
         self._cond = threading.Condition()
-        # One load at a time: this writer's and the scale-out loader's (load_new), whose hooks upsert the same rows.
+        # One load at a time: this writer's and the scale-out loader's (load_unseen), whose hooks upsert the same rows.
         self.db_lock = threading.Lock()
         self._loaded = Position(0, 0)
         self._stopping = False
