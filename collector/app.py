@@ -15,7 +15,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from collector import device_names, metrics, openapi, store
+from collector import metrics, openapi, store
+from collector.accept import Acceptor
 from collector.access import Access, auth_error_response, require
 from collector.accesslog import AccessLog
 from collector.admin import AdminServer
@@ -26,8 +27,9 @@ from collector.devices import Detector
 from collector.devices import warm as warm_devices
 from collector.headers import SecurityHeadersMiddleware
 from collector.heap import freeze_long_lived
-from collector.ingest import Ingest
+from collector.ingest import Backend, Ingest, InProcess
 from collector.journal import Sealer
+from collector.journal_link import IngestConfig
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
 from collector.privacy_api import PrivacyAPI
@@ -46,6 +48,7 @@ from collector.settings import Settings, load_settings
 from collector.snippet import load_snippet
 from collector.tasks import stop
 from collector.writer import WriteFailed, Writer
+from collector.zygote import zygote
 
 log = logging.getLogger("collector.app")
 MAINTENANCE_SECONDS = 60.0
@@ -82,20 +85,26 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        zygote.start()  # journal processes are forked from it once it has loaded the device rules
         rt = runtime or open_runtime(settings)
         devices = Detector()
-        # Loading every device rule takes seconds; pay it before serving rather than on the first requests.
-        await anyio.to_thread.run_sync(warm_devices)
         scrubbed = ScrubCounts()
         journal, sealer = open_journal(settings), Sealer(rt.database_key)
-        writer = Writer(
-            rt.con, journal, sealer, settings.writer_batch_events, hooks=[update_profiles, scrubbed_hook(scrubbed)]
-        )
-        pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, detector or devices.detect, scrubbed)
-        ingest = Ingest(settings, pipeline, writer, RateLimits(settings))
+        # The pipeline runs in the journal process (ingestd.py), unless the caller brings a detector of its own.
+        remote = IngestConfig(settings, rt.keys.pepper, rt.salts) if detector is None else None
+        hooks = [update_profiles, scrubbed_hook(scrubbed)]
+        writer = Writer(rt.con, journal, sealer, settings.writer_batch_events, hooks, ingest=remote, scrubbed=scrubbed)
+        backend: Backend = writer
+        if detector is not None:
+            pipeline = build_pipeline(settings, rt.keys.pepper, rt.salts, detector, scrubbed)
+            backend = InProcess(Acceptor(settings, pipeline, RateLimits(settings), writer.count_drop), writer)
+        ingest = Ingest(settings, backend)
         access = Access(rt.con)
         segments = SegmentRefresher(settings, rt.con, sync=writer.sync)
         segments_api = SegmentsAPI(settings, segments, access, rt.keys.pepper, detector=detector or devices.detect)
+        # Loading the device rules takes seconds (the segments API detects devices too): pay it before serving,
+        # while the zygote loads its own. Every brand's model rules are built only where the pipeline runs.
+        await anyio.to_thread.run_sync(warm_devices, detector is not None)
         writer.start()
         admin = AdminServer(settings, rt.con, writer.sync, writer.seal_off)
         await admin.start()
@@ -152,7 +161,8 @@ def create_app(
             await asyncio.wait_for(writer.ping(), timeout=5)
         except (WriteFailed, TimeoutError) as exc:
             return JSONResponse({"status": "store not writable", "error": str(exc)}, 503)
-        rules = "complete" if device_names.complete() else "building"  # model rules, built in the background
+        ingest = live.ingest  # model rules are built in the background where the pipeline runs
+        rules = "complete" if ingest is not None and ingest.tally.rules_complete else "building"
         return JSONResponse({"status": "ok", "queue": writer.queue_depth, "device_rules": rules})
 
     async def query(request: Request) -> Response:
@@ -167,9 +177,7 @@ def create_app(
 
     async def metrics_text(request: Request) -> Response:
         await require(request, "admin")
-        return Response(
-            metrics.render(live.ingest, live.writer, live.access, live.devices), media_type=metrics.CONTENT_TYPE
-        )
+        return Response(metrics.render(live.ingest, live.writer, live.access), media_type=metrics.CONTENT_TYPE)
 
     api_document = openapi.document(settings)
 

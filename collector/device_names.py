@@ -184,10 +184,14 @@ class Database:
                 rules = self.models.setdefault(id(rule), built)
         return rules
 
+    def unbuilt(self) -> list[Rule]:
+        """The brands whose model rules are not built yet, biggest first."""
+        pending = [r for rules in (self.brands, self.tv_brands) for r in rules.rules if r.models]
+        return sorted((r for r in pending if id(r) not in self.models), key=lambda r: -len(r.models))
+
     def build_all(self, pause: float = 0.001) -> None:
         """Build every brand's model rules, biggest first, pausing between brands to let requests run."""
-        pending = [r for rules in (self.brands, self.tv_brands) for r in rules.rules if r.models]
-        for rule in sorted(pending, key=lambda r: -len(r.models)):
+        for rule in self.unbuilt():
             self.model_rules(rule)
             time.sleep(pause)
         self.complete = True

@@ -107,14 +107,16 @@ def resolver() -> Resolver:
     return _resolver
 
 
-def warm() -> None:
+def warm(all_models: bool = True) -> None:
     """Load every rule set now (about four seconds) rather than on the first requests; each brand's
-    model rules are then built in the background (device_names.build_in_background)."""
+    model rules are then built in the background (device_names.build_in_background), or, without
+    `all_models`, when a user agent of that brand first needs them."""
     resolver()
     device_names.database()
     bots.lists()
     clients.clients()
-    device_names.build_in_background()
+    if all_models:
+        device_names.build_in_background()
 
 
 def detect(user_agent: str, hints: Mapping[str, str] | None = None) -> Device:

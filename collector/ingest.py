@@ -1,38 +1,37 @@
-"""POST /api/event: read the body under a cap, parse it once, run the pipeline, await a durable commit.
+"""POST /api/event: read the body under a cap, hand it to where the pipeline runs, answer once it is durable.
 
 A plain ASGI app (see asgi.py): it runs once per page view, so it reads the scope's headers itself
 and answers with prebuilt header lists instead of going through Starlette's request and response objects.
+The checks that need no body (origin, size, content type) are made here; parsing, rate limits and the
+pipeline (accept.py) run in the journal process for the embedded collector (ingestd.py), in process on
+a scale-out ingest node.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from datetime import UTC, datetime
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
 from starlette.types import Receive, Scope, Send
 
-from collector.asgi import BodyTimeouts, empty_answer_headers, header_map, respond, respond_json, respond_prebuilt
-from collector.bots import PREFETCH_HEADERS, is_prefetch
-from collector.clientip import client_ip, parse_proxies
-from collector.events import Event, Request
-from collector.parsing import ParseError, build_event, check_content_type, has_no_escapes, parse_body
-from collector.pipeline import Pipeline
-from collector.ratelimit import RateLimits
+from collector.accept import Acceptor, Refusal, Tally
+from collector.asgi import (
+    JSON_TYPE,
+    BodyTimeouts,
+    empty_answer_headers,
+    header_map,
+    respond,
+    respond_json,
+    respond_prebuilt,
+)
+from collector.ingestd import RawRequest
+from collector.parsing import ParseError, check_content_type
 from collector.settings import Settings
 from collector.writer import Sink, WriteFailed
 
 log = logging.getLogger("collector.ingest")
 
-HINT_HEADERS = (
-    "sec-ch-ua",
-    "sec-ch-ua-mobile",
-    "sec-ch-ua-model",
-    "sec-ch-ua-platform",
-    "sec-ch-ua-platform-version",
-    "sec-ch-ua-full-version-list",
-    "x-requested-with",
-)
 BODY_TIMEOUT_SECONDS = 10.0
 Headers = list[tuple[bytes, bytes]]
 VARY: Headers = [(b"vary", b"Origin")]
@@ -43,18 +42,46 @@ PREFLIGHT: Headers = [
 ]
 
 
-class Ingest:
-    def __init__(self, settings: Settings, pipeline: Pipeline, sink: Sink, limits: RateLimits | None = None) -> None:
-        self.settings = settings
-        self.pipeline = pipeline
+class Backend(Protocol):
+    """Accepts a request whose body has been read: None once its events are durable, else the refusal."""
+
+    @property
+    def tally(self) -> Tally: ...
+    def submit(self, request: RawRequest) -> Coroutine[Any, Any, Refusal | None]: ...
+
+
+class InProcess:
+    """The pipeline on the event loop, in front of any sink (a scale-out ingest node's stream)."""
+
+    def __init__(self, acceptor: Acceptor, sink: Sink) -> None:
+        self.acceptor = acceptor
         self.sink = sink
-        self.limits = limits
-        self.proxies = parse_proxies(settings.trusted_proxies)
+        self.accepted = 0
+
+    @property
+    def tally(self) -> Tally:
+        return self.acceptor.tally(self.accepted)
+
+    async def submit(self, request: RawRequest) -> Refusal | None:
+        verdict = self.acceptor.accept(*request)
+        if verdict.refused is None and verdict.events:
+            await self.sink.write(verdict.events)
+            self.accepted += len(verdict.events)
+        return verdict.refused
+
+
+class Ingest:
+    def __init__(self, settings: Settings, backend: Backend) -> None:
+        self.settings = settings
+        self.backend = backend
         self.all_origins = frozenset(o for s in settings.sites for o in s.origins)
         self.cors = {o: [(b"access-control-allow-origin", o.encode("latin-1")), *VARY] for o in self.all_origins}
         self.accepted_headers = {o: empty_answer_headers(cors) for o, cors in self.cors.items()}
-        self.accepted = 0
         self.body_timeouts = BodyTimeouts(BODY_TIMEOUT_SECONDS)
+
+    @property
+    def tally(self) -> Tally:
+        return self.backend.tally
 
     async def close(self) -> None:
         await self.body_timeouts.close()
@@ -81,49 +108,29 @@ class Ingest:
         headers = header_map(scope)
         origin = headers.get("origin")
         cors = (self.cors.get(origin) if origin is not None else None) or VARY
-        peer = scope.get("client")
-        forwarded_for, forwarded = headers.get("x-forwarded-for"), headers.get("forwarded")
-        ip = client_ip(peer[0] if peer else None, forwarded_for, self.proxies, forwarded)
-        user_agent = headers.get("user-agent", "")
-        if self.limits is not None and (wait := self.limits.check_client(ip, user_agent)):
-            await too_many(send, "this client sends too many events", wait, cors)
-            return
         try:
-            events = await self._parse(headers, receive, origin, ip, user_agent)
+            body = await self._read(headers, receive, origin)
         except ParseError as exc:
             await respond_json(send, exc.status, exc.as_json(), cors)
             return
         except ConnectionError:
             return  # the client left before sending its body: nobody to answer
-        if self.limits is not None:
-            per_site = {events[0].site: 1} if len(events) == 1 else Counter(e.site for e in events)
-            for site, count in per_site.items():
-                if wait := self.limits.check_site(site, count):
-                    await too_many(send, f"site {site} receives too many events", wait, cors)
-                    return
-        kept: list[Event] = []
-        run = self.pipeline.run
-        for event in events:
-            event = run(event)
-            if event.dropped is None:
-                kept.append(event)
-            else:
-                self.sink.count_drop(event.site, event.dropped)
-        if kept:
-            try:
-                await self.sink.write(kept)
-            except WriteFailed as exc:
-                log.error("events not stored: %s", exc)
-                error = {"error": "events could not be stored; retry later", "field": None}
-                await respond_json(send, 503, error, [*cors, (b"retry-after", b"1")])
-                return
-            self.accepted += len(kept)
-        assert origin is not None  # _parse refused unknown origins
+        peer = scope.get("client")
+        try:
+            refused = await self.backend.submit((peer[0] if peer else None, headers, body))
+        except WriteFailed as exc:
+            log.error("events not stored: %s", exc)
+            error = {"error": "events could not be stored; retry later", "field": None}
+            await respond_json(send, 503, error, [*cors, (b"retry-after", b"1")])
+            return
+        if refused is not None:
+            extra = [(b"retry-after", str(refused.retry_after).encode())] if refused.retry_after else []
+            await respond(send, refused.status, [*cors, *extra, JSON_TYPE], refused.body)
+            return
+        assert origin is not None  # _read refused unknown origins
         await respond_prebuilt(send, 202, self.accepted_headers[origin])
 
-    async def _parse(
-        self, headers: dict[str, str], receive: Receive, origin: str | None, ip: str, user_agent: str
-    ) -> list[Event]:
+    async def _read(self, headers: dict[str, str], receive: Receive, origin: str | None) -> bytes:
         if origin is None or origin not in self.cors:
             raise ParseError("origin is not registered for any site", "origin", status=403)
         limit = self.settings.max_body_bytes
@@ -137,27 +144,4 @@ class Ingest:
             raise ParseError("body took too long to arrive", "body", status=408) from None
         if body is None:
             raise ParseError(f"body is larger than {limit} bytes", "body", status=413)
-        raws = parse_body(body, self.settings.max_batch_events)
-        ctx = Request(
-            ip=ip,
-            user_agent=user_agent,
-            hints={h: v for h in HINT_HEADERS if (v := headers.get(h)) is not None},
-            gpc=headers.get("sec-gpc") == "1" or headers.get("dnt") == "1",
-            prefetch=is_prefetch({h: v for h in PREFETCH_HEADERS if (v := headers.get(h)) is not None}),
-        )
-        now = datetime.now(UTC)
-        batch = len(raws) > 1
-        clean = has_no_escapes(body)
-        events = [build_event(raw, i if batch else None, ctx, now, clean) for i, raw in enumerate(raws)]
-        for i, event in enumerate(events):
-            site = self.settings.site(event.site)
-            if site is None:
-                raise ParseError(f"site {event.site!r} is not registered", "d", i if batch else None, status=403)
-            if origin not in site.origins:
-                raise ParseError(f"origin is not allowed for site {site.domain}", "origin", i if batch else None, 403)
-        return events
-
-
-async def too_many(send: Send, message: str, wait: int, cors: Headers) -> None:
-    body = {"error": f"{message}; retry after {wait} s", "field": None}
-    await respond_json(send, 429, body, [*cors, (b"retry-after", str(wait).encode())])
+        return body

@@ -33,11 +33,12 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from collector import device_names
+from collector.accept import Acceptor
 from collector.asgi import App, Direct, respond_json
 from collector.devices import Detector
 from collector.devices import warm as warm_devices
 from collector.heap import freeze_long_lived
-from collector.ingest import Ingest
+from collector.ingest import Ingest, InProcess
 from collector.keys import KeyFileError, load_keys
 from collector.logs import configure_logging
 from collector.pages import demo_page, snippet_response
@@ -135,7 +136,8 @@ def create_ingest_app(settings: Settings, pepper: bytes, *, detector: Detect | N
         await anyio.to_thread.run_sync(warm_devices)
         sink = StreamSink(js)
         pipeline = build_pipeline(settings, pepper, salts, detector or devices.detect)
-        ingest = Ingest(settings, pipeline, sink, RateLimits(settings))
+        acceptor = Acceptor(settings, pipeline, RateLimits(settings), sink.count_drop, devices)
+        ingest = Ingest(settings, InProcess(acceptor, sink))
         state.update(ingest=ingest, sink=sink)
         tasks = [asyncio.create_task(_rotate(salts)), asyncio.create_task(_send_drops(sink))]
         freeze_long_lived()

@@ -11,18 +11,20 @@ import asyncio
 import contextlib
 import logging
 import os
+import pickle
+import select
+import signal
 import socket
-import subprocess
-import sys
 import threading
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
 
+from collector.accept import Refusal
+from collector.ingestd import Answers, RawRequest, dump_requests, load_answers
 from collector.journal import Journal, Position, Sealer
 from collector.journald import (
     CONFIG,
@@ -30,18 +32,27 @@ from collector.journald import (
     FAILED,
     LOCK_WAIT_SECONDS,
     READY,
+    REQUESTS,
     ROTATE,
     ROTATED,
+    SALTS,
     STOP,
     Frame,
     frame,
     take_frames,
 )
+from collector.salts import SaltCache
+from collector.settings import Settings
+from collector.zygote import zygote
 
 log = logging.getLogger("collector.writer")
 
 Row = tuple[Any, ...]
 MAX_FRAME_BYTES = 4 << 20  # well under the journal's record limit
+# Rows come out at most a few times larger than the bodies they were parsed from.
+MAX_REQUESTS_FRAME_BYTES = 1 << 20
+# Small frames let the journal process answer the first requests of a busy loop turn while it parses the rest.
+REQUESTS_PER_FRAME = int(os.environ.get("RPF", "16"))  # TEMP
 COMMIT_BUCKETS_MS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, float("inf"))
 
 
@@ -72,14 +83,24 @@ class _Rotate:
 
 @dataclass(slots=True)
 class _Group:
-    """One EVENTS frame sent to the journal process: its rows and the requests waiting for them."""
+    """One EVENTS or REQUESTS frame sent to the journal process, and the requests waiting for it."""
 
     seq: int
-    rows: list[Row]
-    futures: list[asyncio.Future[None]]
+    rows: list[Row] | None  # None for REQUESTS: the rows come back with the answers
+    futures: list[asyncio.Future[Any]]
 
 
-Durable = Callable[[list[Row], Position], None]
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    """What the journal process needs to run the pipeline itself (ingestd.py)."""
+
+    settings: Settings
+    pepper: bytes
+    salts: SaltCache  # the server's; the process gets a copy whenever they change
+
+
+# Hears of every commit: its rows (a list, or the JSON array the process journaled), their number, the journal end.
+Durable = Callable[[list[Row] | bytes, int, Position], None]
 
 
 class JournalLink:
@@ -92,20 +113,26 @@ class JournalLink:
         on_durable: Durable,
         stats: CommitStats,
         lock_wait: float = LOCK_WAIT_SECONDS,
+        ingest: IngestConfig | None = None,
+        on_answers: Callable[[Answers], None] | None = None,
     ) -> None:
         self.journal = journal
+        self.ingest = ingest
+        self.on_answers = on_answers
+        self._salts_sent = -1
         self.lock_wait = lock_wait
         self.sealer = sealer
         self.on_durable = on_durable
         self.stats = stats
         self.end = journal.end
         self.closed = False
-        self._proc: subprocess.Popen[bytes] | None = None
+        self.pid: int | None = None  # of the journal process, forked by the zygote
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._out = bytearray()
         self._in = bytearray()
         self._outbox: list[tuple[list[Row], asyncio.Future[None]]] = []
+        self._requests: list[tuple[RawRequest | None, asyncio.Future[Refusal | None]]] = []
         self._flush_scheduled = False
         self._groups: deque[_Group] = deque()
         self._rotations: dict[int, _Rotate] = {}
@@ -113,7 +140,7 @@ class JournalLink:
 
     @property
     def queue_depth(self) -> int:
-        return len(self._outbox) + sum(len(g.futures) for g in self._groups)
+        return len(self._outbox) + len(self._requests) + sum(len(g.futures) for g in self._groups)
 
     def start(self) -> None:
         self._spawn()
@@ -138,6 +165,28 @@ class JournalLink:
             loop.call_soon(self._flush)
         await future
 
+    async def submit(self, request: RawRequest | None) -> Refusal | None:
+        """Have the journal process accept one request (ingestd.py): None once its events are durable.
+
+        A None request is a probe: it goes the whole way through the process and brings back its counters.
+        """
+        if self.closed:
+            raise WriteFailed("the writer is shutting down")
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop and not self._bind(loop):
+            assert self._loop is not None
+            future = asyncio.run_coroutine_threadsafe(self.submit(request), self._loop)
+            return await asyncio.wrap_future(future)
+        if self._sock is None:
+            self._spawn()
+            self._bind(loop)
+        waiter: asyncio.Future[Refusal | None] = loop.create_future()
+        self._requests.append((request, waiter))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return await waiter
+
     def rotate(self, timeout: float) -> Position | None:
         """From any thread: start a new segment after everything sent so far; where the old one ended."""
         if self.closed:
@@ -161,35 +210,30 @@ class JournalLink:
             self._flush()
             self._send(frame(STOP))
             self._exchange_blocking(lambda: False, 30.0)
-        if self._proc is not None:
-            try:
-                self._proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
+        if self.pid is not None and not _exited(self.pid, 30.0):
+            _kill(self.pid)
 
     def _spawn(self) -> None:
         ours, theirs = socket.socketpair()
-        env = dict(os.environ)
-        package_root = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         with theirs:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-c", "from collector.journald import main; main()", str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
+            try:
+                self.pid = zygote.fork(theirs)
+            except OSError as exc:
+                ours.close()
+                raise WriteFailed(f"the journal process could not be started: {exc}") from None
+        ingest = self.ingest
         config = {
             "folder": str(self.journal.folder),
             "segment_bytes": self.journal.segment_bytes,
-            "key": self.sealer.key.hex() if self.sealer.key else None,
+            "key": self.sealer.key,
             "lock_wait": self.lock_wait,
+            "ingest": (ingest.settings, ingest.pepper, ingest.salts.known()) if ingest else None,
         }
         self._in = bytearray()
         ready: list[Frame] = []
         ours.settimeout(self.lock_wait + 10)
         try:
-            ours.sendall(frame(CONFIG, payload=orjson.dumps(config)))
+            ours.sendall(frame(CONFIG, payload=pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL)))
             while not (ready := take_frames(self._in, limit=1)):
                 data = ours.recv(1 << 16)
                 if not data:
@@ -199,11 +243,11 @@ class JournalLink:
             pass
         if not ready or ready[0].kind != READY:
             ours.close()
-            self._proc.kill()
-            self._proc.wait()
+            _kill(self.pid)
             raise WriteFailed(f"the journal process did not start (its error is logged above): {self.journal.folder}")
         ours.setblocking(False)
         self._sock, self._out = ours, bytearray()
+        self._salts_sent = ingest.salts.version if ingest else -1
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Take acknowledgements on this loop, unless another one that still runs has them."""
@@ -223,6 +267,8 @@ class JournalLink:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._requests:
+            self._flush_requests()
         items, self._outbox = self._outbox, []
         while items:
             chunk = items
@@ -236,6 +282,28 @@ class JournalLink:
             self._seq += 1
             self._groups.append(_Group(self._seq, rows, [f for _, f in chunk]))
             self._send(frame(EVENTS, self._seq, payload))
+
+    def _flush_requests(self) -> None:
+        ingest = self.ingest
+        if ingest is None:
+            settle([f for _, f in self._requests], WriteFailed("this writer does not run the pipeline"))
+            self._requests = []
+            return
+        if ingest.salts.version != self._salts_sent:  # rotated (maintenance thread) since the last frame
+            self._salts_sent = ingest.salts.version
+            self._send(frame(SALTS, payload=pickle.dumps(ingest.salts.known())))
+        items, self._requests = self._requests, []
+        while items:
+            chunk, size = 0, 0
+            while chunk < min(len(items), REQUESTS_PER_FRAME) and (
+                chunk == 0 or size + _size(items[chunk][0]) <= MAX_REQUESTS_FRAME_BYTES
+            ):
+                size += _size(items[chunk][0])
+                chunk += 1
+            self._seq += 1
+            self._groups.append(_Group(self._seq, None, [f for _, f in items[:chunk]]))
+            self._send(frame(REQUESTS, self._seq, dump_requests([r for r, _ in items[:chunk]])))
+            items = items[chunk:]
 
     def _request_rotation(self, request: _Rotate) -> None:
         if self._sock is None:
@@ -280,7 +348,7 @@ class JournalLink:
     def _on_readable(self) -> None:
         assert self._sock is not None
         try:
-            data = self._sock.recv(1 << 16)
+            data = self._sock.recv(1 << 18)
         except BlockingIOError:
             return
         except OSError:
@@ -328,25 +396,39 @@ class JournalLink:
                 log.error("journal rotation failed: %s", answer.payload.decode(errors="replace"))
             request.done.set()
             return
-        rows: list[Row] = []
-        futures: list[asyncio.Future[None]] = []
+        groups: list[_Group] = []
         while self._groups and self._groups[0].seq <= answer.seq:
-            group = self._groups.popleft()
-            rows.extend(group.rows)
-            futures.extend(group.futures)
+            groups.append(self._groups.popleft())
         if answer.kind == FAILED:
             error = WriteFailed(answer.payload.decode(errors="replace"))
             self.stats.failures += 1
             log.error("journal write failed: %s", error)
-            settle(futures, error)
+            settle([f for g in groups for f in g.futures], error)
             return
         self.end = Position(answer.segment, answer.offset)
         self.stats.observe_fsync(answer.micros / 1000)
         self.stats.groups += 1
-        self.stats.events += len(rows)
+        rows = [r for g in groups if g.rows is not None for r in g.rows]
         if rows:
-            self.on_durable(rows, self.end)
-        settle(futures, None)
+            self.stats.events += len(rows)
+            self.on_durable(rows, len(rows), self.end)
+        for group in groups:
+            if group.rows is not None:
+                settle(group.futures, None)
+            elif group.seq == answer.seq:
+                self._answered(group, load_answers(answer.payload))
+            else:  # not sent by the journal process; kept so that no request could wait forever
+                settle(group.futures, WriteFailed("the journal process did not answer"))
+
+    def _answered(self, group: _Group, answers: Answers) -> None:
+        if answers.stored:
+            self.stats.events += answers.stored
+            self.on_durable(answers.rows, answers.stored, self.end)
+        if self.on_answers is not None:
+            self.on_answers(answers)
+        for future, refusal in zip(group.futures, answers.refusals, strict=True):
+            if not future.done():
+                future.set_result(refusal)
 
     def _gone(self) -> None:
         """The journal process exited: fail whatever waits on it; the next write starts a new one."""
@@ -357,15 +439,38 @@ class JournalLink:
         if not self.closed:
             log.error("the journal process exited; starting a new one on the next write")
         waiting = [f for g in self._groups for f in g.futures] + [f for _, f in self._outbox]
+        waiting += [f for _, f in self._requests]
         self._groups.clear()
         self._outbox = []
+        self._requests = []
         for request in self._rotations.values():
             request.done.set()
         self._rotations.clear()
         settle(waiting, WriteFailed("the journal process exited"))
 
 
-def settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+def _exited(pid: int, timeout: float) -> bool:
+    """Wait for a process that is not our child (the zygote's) to exit."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _size(request: RawRequest | None) -> int:
+    return len(request[2]) if request is not None else 0
+
+
+def settle(futures: list[asyncio.Future[Any]], error: BaseException | None) -> None:
     """Resolve every waiting request's future: all stored, or all failed with the reason."""
     for future in futures:
         if future.done() or future.get_loop().is_closed():

@@ -1,15 +1,17 @@
 """The journal process: appends the server's event groups to the journal, fdatasyncs, acknowledges.
 
-It runs beside the server as a child process (`python -m collector.journald FD`) on a socket pair.
+It runs beside the server, forked by the zygote (zygote.py), on a socket pair.
 A thread in the server would need the GIL after every fdatasync, and under load the event loop holds
 it: each commit then waited up to the interpreter's 5 ms switch interval, and every request with it.
 Here nothing on the commit path shares a GIL with the event loop.
 
 Frames both ways are `kind (u8) | seq (u64) | segment (u32) | offset (u64) | micros (u32) | length (u32)`
 and `length` bytes of payload. The server sends CONFIG once, then EVENTS (a JSON array of rows),
-ROTATE and STOP; the process answers DONE (every frame up to `seq` is durable, the journal ends at
-segment/offset), FAILED (those frames are not; the payload says why) and ROTATED (the old segment
-ended at segment/offset); READY once, when it holds the journal.
+REQUESTS (raw ingest requests, when the process runs the pipeline: ingestd.py), SALTS, ROTATE and
+STOP; the process answers DONE (every frame up to `seq` is durable, the journal ends at
+segment/offset; for REQUESTS, one DONE per frame carrying its answers), FAILED (those frames are
+not; the payload says why) and ROTATED (the old segment ended at segment/offset); READY once, when
+it holds the journal.
 """
 
 from __future__ import annotations
@@ -17,21 +19,22 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import pickle
 import signal
 import socket
 import struct
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
-
-import orjson
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from collector.journal import Journal, Position, Sealer
 
+if TYPE_CHECKING:
+    from collector.ingestd import IngestSide
+
 FRAME = struct.Struct("<BQIQII")
-CONFIG, EVENTS, ROTATE, STOP = 1, 2, 3, 4
+CONFIG, EVENTS, ROTATE, STOP, REQUESTS, SALTS = 1, 2, 3, 4, 5, 6
 DONE, FAILED, ROTATED, READY = 11, 12, 13, 14
 LOCK_NAME = ".lock"
 LOCK_WAIT_SECONDS = 30.0
@@ -92,33 +95,40 @@ def journal_lock(folder: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None
 def serve(sock: socket.socket) -> None:
     buffer = bytearray()
     config = _read_config(sock, buffer)
-    folder = Path(str(config["folder"]))
-    key = bytes.fromhex(str(config["key"])) if config["key"] else None
-    with journal_lock(folder, float(str(config.get("lock_wait", LOCK_WAIT_SECONDS)))):
-        journal = Journal(folder, int(str(config["segment_bytes"])))
+    folder = Path(config["folder"])
+    with journal_lock(folder, float(config.get("lock_wait", LOCK_WAIT_SECONDS))):
+        journal = Journal(folder, int(config["segment_bytes"]))
         journal.truncate_torn_tail()  # an append cut short by a crash was never acknowledged
         sock.sendall(frame(READY, at=journal.end))
+        ingest: IngestSide | None = None
+        if config.get("ingest") is not None:
+            from collector.ingestd import IngestSide
+
+            # The rules load while the server warms its own; the frames sent meanwhile wait in the socket.
+            ingest = IngestSide(*config["ingest"])
+            ingest.warm()
         try:
-            _run(sock, buffer, journal, Sealer.from_key(key))
+            _run(sock, buffer, journal, Sealer.from_key(config["key"]), ingest)
         finally:
             journal.close()
 
 
-def _read_config(sock: socket.socket, buffer: bytearray) -> dict[str, object]:
+def _read_config(sock: socket.socket, buffer: bytearray) -> dict[str, Any]:
     while True:
         frames = take_frames(buffer, limit=1)
         if frames:
             if frames[0].kind != CONFIG:
                 raise SystemExit("the journal process expects its configuration first")
-            return dict(orjson.loads(frames[0].payload))
+            config: dict[str, Any] = pickle.loads(frames[0].payload)  # from the server that started it
+            return config
         data = sock.recv(1 << 16)
         if not data:
             raise SystemExit(0)
         buffer += data
 
 
-def _run(sock: socket.socket, buffer: bytearray, journal: Journal, sealer: Sealer) -> None:
-    while _handle(sock, take_frames(buffer), journal, sealer):
+def _run(sock: socket.socket, buffer: bytearray, journal: Journal, sealer: Sealer, ingest: IngestSide | None) -> None:
+    while _handle(sock, take_frames(buffer), journal, sealer, ingest):
         data = sock.recv(1 << 20)
         if not data:
             return  # the server is gone: nobody waits for an acknowledgement
@@ -130,35 +140,59 @@ def _run(sock: socket.socket, buffer: bytearray, journal: Journal, sealer: Seale
         sock.setblocking(True)
 
 
-def _handle(sock: socket.socket, frames: list[Frame], journal: Journal, sealer: Sealer) -> bool:
-    """Append runs of EVENTS frames with one fdatasync each; False after STOP."""
-    payloads: list[bytes] = []
-    last = 0
+def _handle(
+    sock: socket.socket, frames: list[Frame], journal: Journal, sealer: Sealer, ingest: IngestSide | None
+) -> bool:
+    """Append runs of EVENTS and REQUESTS frames with one fdatasync each; False after STOP."""
+    run = _Run()
     for f in frames:
         if f.kind == EVENTS:
             if f.payload:
-                payloads.append(sealer.seal(f.payload))
-            last = f.seq
-            continue
-        if last:
-            sock.sendall(_append(journal, payloads, last))
-            payloads, last = [], 0
-        if f.kind == ROTATE:
-            sock.sendall(_rotate(journal, f.seq))
-        elif f.kind == STOP:
-            return False
-    if last:
-        sock.sendall(_append(journal, payloads, last))
+                run.payloads.append(sealer.seal(f.payload))
+            run.last = f.seq
+        elif f.kind == REQUESTS and ingest is not None:
+            rows, answers = ingest.handle(f.payload)
+            if rows:
+                run.payloads.append(sealer.seal(rows))
+            run.answers.append((f.seq, answers))
+            run.last = f.seq
+        elif f.kind == SALTS and ingest is not None:
+            ingest.set_salts(f.payload)
+        else:
+            sock.sendall(run.append(journal))
+            run = _Run()
+            if f.kind == ROTATE:
+                sock.sendall(_rotate(journal, f.seq))
+            elif f.kind == STOP:
+                return False
+            else:
+                sock.sendall(frame(FAILED, f.seq, f"unexpected frame kind {f.kind}".encode()))
+    sock.sendall(run.append(journal))
     return True
 
 
-def _append(journal: Journal, payloads: list[bytes], seq: int) -> bytes:
-    started = time.perf_counter()
-    try:
-        end = journal.append(payloads)
-    except OSError as exc:
-        return frame(FAILED, seq, f"journal write failed: {exc}".encode())
-    return frame(DONE, seq, at=end, micros=int((time.perf_counter() - started) * 1e6))
+class _Run:
+    """Frames made durable by one fdatasync, and the answers to send once they are."""
+
+    def __init__(self) -> None:
+        self.payloads: list[bytes] = []
+        self.answers: list[tuple[int, bytes]] = []
+        self.last = 0
+
+    def append(self, journal: Journal) -> bytes:
+        """Append, fdatasync; the frames to send back (DONE or FAILED), b"" when there was nothing."""
+        if not self.last:
+            return b""
+        started = time.perf_counter()
+        try:
+            end = journal.append(self.payloads)
+        except OSError as exc:
+            return frame(FAILED, self.last, f"journal write failed: {exc}".encode())
+        micros = int((time.perf_counter() - started) * 1e6)
+        out = [frame(DONE, seq, answers, end, micros) for seq, answers in self.answers]
+        if not self.answers or self.answers[-1][0] != self.last:
+            out.append(frame(DONE, self.last, at=end, micros=micros))
+        return b"".join(out)
 
 
 def _rotate(journal: Journal, seq: int) -> bytes:
@@ -169,19 +203,15 @@ def _rotate(journal: Journal, seq: int) -> bytes:
     return frame(ROTATED, seq, at=ended)
 
 
-def main() -> None:
+def run(sock: socket.socket) -> None:
+    """The journal process's life, on its socket to the server (forked by the zygote, zygote.py)."""
     # Stopping is the server's call (STOP, or the socket closing), after it has drained: a Ctrl-C or a
     # SIGTERM sent to the whole process group must not cut the commits the server is still waiting for.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    sock = socket.socket(fileno=int(sys.argv[1]))
     try:
         serve(sock)
     except TimeoutError as exc:
         raise SystemExit(f"collector journal process: {exc}") from None
     finally:
         sock.close()
-
-
-if __name__ == "__main__":
-    main()

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from collector.access import Access
-from collector.devices import Detector
 from collector.ingest import Ingest
 from collector.journal_link import COMMIT_BUCKETS_MS
 from collector.writer import Writer
@@ -49,29 +48,37 @@ def render(
     ingest: Ingest | None,
     writer: Writer | None,
     access: Access | None,
-    devices: Detector | None = None,
 ) -> str:
     out = Exposition()
     if ingest is not None:
+        tally = ingest.tally
         out.family(
-            "collector_events_accepted_total", "counter", "Events stored (2xx answered).", [({}, ingest.accepted)]
+            "collector_events_accepted_total", "counter", "Events stored (2xx answered).", [({}, tally.accepted)]
         )
-        drops = sorted(ingest.pipeline.drops.items())
+        drops = sorted(tally.drops.items())
         out.family(
             "collector_events_dropped_total",
             "counter",
             "Events dropped by the pipeline, by site and reason.",
             [({"site": site, "reason": reason.value}, n) for (site, reason), n in drops],
         )
-        limited = sorted(ingest.limits.limited.items()) if ingest.limits else []
+        limited = sorted(tally.limited.items())
         out.family(
             "collector_rate_limited_total",
             "counter",
             "Ingest requests answered 429, by limit (site or client) and site.",
             [({"limit": limit, "site": site}, n) for (limit, site), n in limited],
         )
-        tracked = len(ingest.limits.client) if ingest.limits and ingest.limits.client else 0
-        out.family("collector_rate_limit_clients", "gauge", "Client buckets held in memory.", [({}, tracked)])
+        out.family("collector_rate_limit_clients", "gauge", "Client buckets held in memory.", [({}, tally.clients)])
+        hits, misses = tally.device_hits, tally.device_misses
+        out.family(
+            "collector_device_cache_hits_total", "counter", "Device detections answered from cache.", [({}, hits)]
+        )
+        out.family("collector_device_cache_misses_total", "counter", "Device detections computed.", [({}, misses)])
+        ratio = hits / (hits + misses) if hits + misses else 0.0
+        out.family(
+            "collector_device_cache_hit_ratio", "gauge", "Share of detections answered from cache.", [({}, ratio)]
+        )
     if writer is not None:
         stats = writer.stats
         out.family("collector_queue_depth", "gauge", "Requests awaiting the journal.", [({}, writer.queue_depth)])
@@ -107,16 +114,6 @@ def render(
             "gauge",
             "Events replayed from the journal at start-up.",
             [({}, stats.replayed)],
-        )
-    if devices is not None:
-        hits, misses = devices.hits, devices.misses
-        out.family(
-            "collector_device_cache_hits_total", "counter", "Device detections answered from cache.", [({}, hits)]
-        )
-        out.family("collector_device_cache_misses_total", "counter", "Device detections computed.", [({}, misses)])
-        ratio = hits / (hits + misses) if hits + misses else 0.0
-        out.family(
-            "collector_device_cache_hit_ratio", "gauge", "Share of detections answered from cache.", [({}, ratio)]
         )
     if access is not None:
         out.family(

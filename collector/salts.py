@@ -16,6 +16,7 @@ class SaltCache:
         self.grace = timedelta(hours=grace_hours)
         self._salts: dict[date, bytes] = {}
         self._lock = threading.Lock()
+        self.version = 0  # bumped whenever the salts change, so that copies elsewhere can follow
 
     def __call__(self, day: date) -> bytes:
         salt = self._salts.get(day)
@@ -24,6 +25,15 @@ class SaltCache:
             with self._lock:
                 salt = self._salts.setdefault(day, secrets.token_bytes(32))
         return salt
+
+    def known(self) -> dict[date, bytes]:
+        return dict(self._salts)
+
+    def replace(self, salts: dict[date, bytes]) -> None:
+        """Take the salts another process keeps (the server's ingest process gets them from the server)."""
+        with self._lock:
+            self._salts = dict(salts)
+            self.version += 1
 
 
 class Salts(SaltCache):
@@ -43,4 +53,5 @@ class Salts(SaltCache):
             expired = [r[0] for r in con.execute("SELECT day FROM salts WHERE day < ?", [keep_from]).fetchall()]
             con.execute("DELETE FROM salts WHERE day < ?", [keep_from])
             self._salts = {day: bytes(salt) for day, salt in rows}
+            self.version += 1
         return expired

@@ -25,13 +25,17 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import duckdb
+import orjson
 
+from collector.accept import Refusal, Tally
 from collector.batches import BatchHook, Row, load_rows, replay, to_row
 from collector.events import DropReason, Event
+from collector.ingestd import Answers, RawRequest
 from collector.journal import Journal, Position, Sealer
-from collector.journal_link import CommitStats, JournalLink
+from collector.journal_link import CommitStats, IngestConfig, JournalLink
 from collector.journal_link import WriteFailed as WriteFailed
 from collector.journald import journal_lock
+from collector.scrub import ScrubCounts
 
 log = logging.getLogger("collector.writer")
 
@@ -66,6 +70,8 @@ class Writer:
         batch_events: int = 20_000,
         hooks: Sequence[BatchHook] = (),
         load_interval: float = 0.25,
+        ingest: IngestConfig | None = None,
+        scrubbed: ScrubCounts | None = None,
     ) -> None:
         self.con = con
         self.journal = journal
@@ -75,9 +81,11 @@ class Writer:
         self.load_interval = load_interval
         self.stats = WriterStats()
         self.load_error: str | None = None
-        self.link = JournalLink(journal, sealer, self._durable, self.stats)
+        self.tally = Tally()  # of the requests accepted by the journal process (submit)
+        self.scrubbed = scrubbed
+        self.link = JournalLink(journal, sealer, self._durable, self.stats, ingest=ingest, on_answers=self._answered)
         self._drops: Counter[tuple[str, str, DropReason]] = Counter()
-        self._pending: list[tuple[list[Row], Position]] = []
+        self._pending: list[tuple[list[Row] | bytes, int, Position]] = []
         self._cond = threading.Condition()
         # One load at a time: this writer's and the scale-out loader's (load_unseen), whose hooks upsert the same rows.
         self.db_lock = threading.Lock()
@@ -105,9 +113,33 @@ class Writer:
     def write(self, events: Sequence[Event]) -> Coroutine[Any, Any, None]:
         return self.link.write([to_row(e) for e in events])  # no coroutine of its own: one less per request
 
+    def submit(self, request: RawRequest) -> Coroutine[Any, Any, Refusal | None]:
+        """Have the journal process parse, check and journal one request (ingestd.py); None means 202."""
+        return self.link.submit(request)
+
+    def _answered(self, answers: Answers) -> None:
+        tally = self.tally
+        tally.accepted += answers.stored
+        if answers.drops:
+            with self._cond:
+                self._drops.update(answers.drops)
+            for (site, _, reason), n in answers.drops.items():
+                tally.drops[(site, reason)] += n
+        if answers.scrubbed and self.scrubbed is not None:
+            self.scrubbed.put_back(Counter(answers.scrubbed))
+        if answers.limited:
+            tally.limited.update(answers.limited)
+        tally.device_hits += answers.device_hits
+        tally.device_misses += answers.device_misses
+        tally.clients = answers.clients
+        tally.rules_complete = answers.rules_complete
+
     async def ping(self) -> None:
         """Succeeds when the journal can fsync and the loader is keeping up without errors."""
-        await self.link.write([])
+        if self.link.ingest is not None:
+            await self.link.submit(None)  # through the pipeline too; brings back its counters
+        else:
+            await self.link.write([])
         if self.load_error is not None:
             raise WriteFailed(f"loading into DuckDB fails: {self.load_error}")
 
@@ -132,10 +164,10 @@ class Writer:
         self.journal.drop_before(Position(ended.segment + 1, 0))  # the journal may have moved on since
         return True
 
-    def _durable(self, rows: list[Row], end: Position) -> None:
+    def _durable(self, rows: list[Row] | bytes, count: int, end: Position) -> None:
         with self._cond:
-            self._pending.append((rows, end))
-            self._pending_rows += len(rows)
+            self._pending.append((rows, count, end))
+            self._pending_rows += count
             if self._pending_rows >= self.batch_events:
                 self._cond.notify_all()
 
@@ -172,14 +204,18 @@ class Writer:
                     if self._stopping:
                         return
                     continue
-                batch: list[Row] = []
+                taken: list[list[Row] | bytes] = []
+                count = 0
                 position: Position | None = None
-                while self._pending and len(batch) < self.batch_events:
-                    rows, position = self._pending.pop(0)
-                    batch.extend(rows)
-                self._pending_rows -= len(batch)
+                while self._pending and count < self.batch_events:
+                    rows, n, position = self._pending.pop(0)
+                    taken.append(rows)
+                    count += n
+                self._pending_rows -= count
                 drops, self._drops = self._drops, Counter()
                 self._busy = True
+            # Rows from the journal process arrive as the JSON it journaled: decoded here, off the event loop.
+            batch: list[Row] = [r for rows in taken for r in (orjson.loads(rows) if isinstance(rows, bytes) else rows)]
             started = time.perf_counter()
             try:
                 with self.db_lock:
@@ -191,7 +227,7 @@ class Writer:
                 with self._cond:
                     self._busy = False
                     if batch and position is not None:
-                        self._pending.insert(0, (batch, position))
+                        self._pending.insert(0, (batch, len(batch), position))
                         self._pending_rows += len(batch)
                     self._drops.update(drops)
                     if self._stopping:

@@ -138,12 +138,19 @@ def test_sigterm_drains_and_exits_cleanly(proc_server: ServerProcess) -> None:
     assert set(acked) <= stored
 
 
+def children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 def journal_process(server: ServerProcess) -> int:
-    """The pid of the server's journal process (its only child)."""
+    """The pid of the server's journal process: the only child of its only child (the zygote, zygote.py)."""
     assert server.proc is not None
-    children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()
-    assert len(children) == 1, children
-    return int(children[0])
+    (zygote,) = children(server.proc.pid)
+    deadline = time.monotonic() + 10
+    while not (forked := children(zygote)) and time.monotonic() < deadline:  # a new one is being forked
+        time.sleep(0.05)
+    assert len(forked) == 1, forked
+    return forked[0]
 
 
 def gone(pid: int, within: float = 10.0) -> bool:

@@ -21,10 +21,10 @@ def test_the_journal_process_never_sees_the_database_key_on_its_command_line_or_
         assert server.live.runtime is not None and server.live.writer is not None
         database_key = server.live.runtime.database_key
         assert database_key
-        proc = server.live.writer.link._proc
-        assert proc is not None and proc.poll() is None
-        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
-        environ = Path(f"/proc/{proc.pid}/environ").read_bytes()
+        pid = server.live.writer.link.pid
+        assert pid is not None
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
     finally:
         server.stop()
     assert database_key.encode() not in cmdline
@@ -35,8 +35,10 @@ def test_without_an_event_loop_a_rotation_still_reaches_the_process_and_sealed_r
     tmp_path: Path,
 ) -> None:
     folder = tmp_path / "journal"
-    durable: list[tuple[list[Row], Position]] = []
-    link = JournalLink(Journal(folder), Sealer(KEY), lambda rows, end: durable.append((rows, end)), CommitStats())
+    durable: list[tuple[list[Row] | bytes, Position]] = []
+    link = JournalLink(
+        Journal(folder), Sealer(KEY), lambda rows, count, end: durable.append((rows, end)), CommitStats()
+    )
     link.start()
     try:
         asyncio.run(link.write([("a", 1), ("b", 2)]))
@@ -54,6 +56,6 @@ def test_without_an_event_loop_a_rotation_still_reaches_the_process_and_sealed_r
 def test_a_journal_still_held_by_another_process_is_a_clear_start_up_error(tmp_path: Path) -> None:
     folder = tmp_path / "journal"
     with journal_lock(folder):
-        link = JournalLink(Journal(folder), Sealer(None), lambda rows, end: None, CommitStats(), lock_wait=0.5)
+        link = JournalLink(Journal(folder), Sealer(None), lambda rows, count, end: None, CommitStats(), lock_wait=0.5)
         with pytest.raises(WriteFailed, match="did not start"):
             link.start()

@@ -85,8 +85,8 @@ def test_flooding_client_gets_429_with_retry_after_and_others_are_not_affected(t
         assert refused.json() == {"error": f"this client sends too many events; retry after {wait} s", "field": None}
         assert post(server, ua=DESKTOP_UA.replace("124", "125")).status_code == 202
         assert server.query("SELECT count(*) FROM events") == [(4,)]
-        assert server.live.ingest is not None and server.live.ingest.limits is not None
-        assert server.live.ingest.limits.limited == {("client", ""): 1}
+        assert server.live.ingest is not None
+        assert server.live.ingest.tally.limited == {("client", ""): 1}
     finally:
         server.stop()
 
