@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import orjson
 from collector import admin, formats, tokens
 from collector.batches import replay
 from collector.journal import Journal, Sealer
+from collector.journald import journal_lock
 from collector.keys import KeyFileError, load_keys
 from collector.ops import OpError, run_op
 from collector.privacy_cli import add_commands as add_privacy_commands
@@ -21,6 +23,11 @@ from collector.settings import ConfigError, Settings, load_settings
 from collector.store import StoreError, migrate, open_database
 
 Handler = Callable[[Settings, argparse.Namespace], int]
+
+
+# A person waits at the prompt: enough for a journal process left by a killed server to finish its last
+# fdatasync on a busy disk, without the 30 s a starting server allows.
+LOCK_WAIT_SECONDS = 10.0
 
 
 def run_anywhere(settings: Settings, name: str, args: dict[str, Any]) -> Any:
@@ -32,20 +39,34 @@ def run_anywhere(settings: Settings, name: str, args: dict[str, Any]) -> Any:
     keys = load_keys(settings.key_path, create=False) if settings.encrypt else None
     key = keys.database_key if keys else None
     con = open_database(settings.database_path, key)
-    journal = Journal(settings.journal_path) if settings.journal_path.exists() else None
+    held: contextlib.AbstractContextManager[Journal | None] = contextlib.nullcontext()
+    if settings.journal_path.exists():
+        held = _locked_journal(settings.journal_path)
     try:
         migrate(con)
-        if journal is not None:
-            replay(con, journal, Sealer(key))  # events acknowledged before an unclean stop
-        result = run_op(name, con, settings, args)
-        if journal is not None and name in admin.SEALING_OPS:
-            journal.rotate()  # everything is loaded: the older segments can go (see Writer.seal_off)
-            journal.drop_older()
-        return result
+        with held as journal:
+            if journal is not None:
+                replay(con, journal, Sealer(key))  # events acknowledged before an unclean stop
+            result = run_op(name, con, settings, args)
+            if journal is not None and name in admin.SEALING_OPS:
+                journal.rotate()  # everything is loaded: the older segments can go (see Writer.seal_off)
+                journal.drop_older()
+            return result
     finally:
-        if journal is not None:
-            journal.close()
         con.close()
+
+
+@contextlib.contextmanager
+def _locked_journal(folder: Path) -> Iterator[Journal]:
+    """The journal under the lock its appenders hold, so no append is still under way while the CLI reads it."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(journal_lock(folder, LOCK_WAIT_SECONDS))
+        except TimeoutError as exc:
+            raise StoreError(f"{exc} (is a collector server or its journal process still running?)") from None
+        journal = Journal(folder)
+        stack.callback(journal.close)
+        yield journal
 
 
 def _serve(settings: Settings, ns: argparse.Namespace) -> int:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import orjson
 
+from collector.batches import to_row
+from collector.journal import Journal, Sealer
+from collector.journald import journal_lock
+from collector.keys import load_keys
 from tests.conftest import DESKTOP_UA
 from tests.test_durability import ServerProcess
+from tests.test_journal import event
 
 
 def cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
@@ -56,3 +64,66 @@ def test_a_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "not an origin" in result.stderr and "Traceback" not in result.stderr
+
+
+def torn_record(server: ServerProcess, scratch: Path) -> tuple[Path, bytes]:
+    """Key the data dir; return its journal segment and one whole record for it (one event, sealed)."""
+    keys = load_keys(server.data_dir / "collector.key")
+    sealed = Sealer(keys.database_key).seal(orjson.dumps([to_row(event("/appended-last"))]))
+    journal = Journal(scratch)
+    journal.append([sealed])
+    journal.close()
+    return server.data_dir / "journal" / "0000000001.log", next(scratch.glob("*.log")).read_bytes()
+
+
+def opens(proc: subprocess.Popen[str], path: Path, within: float = 60.0) -> bool:
+    """Whether the process gets `path` open while it runs (the CLI opens the lock file, then tries to take it)."""
+    target = str(path.resolve())
+    deadline = time.monotonic() + within
+    while proc.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) == target for fd in Path(f"/proc/{proc.pid}/fd").iterdir()):
+                return True
+        time.sleep(0.02)
+    return False
+
+
+def test_offline_the_cli_waits_for_an_append_still_under_way_and_replays_it(
+    proc_server: ServerProcess, tmp_path: Path
+) -> None:
+    segment, record = torn_record(proc_server, tmp_path / "scratch")
+    half = len(record) // 2
+    folder = segment.parent
+    cmd = [sys.executable, "-m", "collector", "status", "--json", "--config", str(proc_server.config)]
+    cmd += ["--data-dir", str(proc_server.data_dir)]
+    with journal_lock(folder):  # as a journal process left by a killed server, mid-append
+        with segment.open("ab") as f:
+            f.write(record[:half])
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert opens(proc, folder / ".lock"), proc.communicate(timeout=120)
+            with segment.open("ab") as f:
+                f.write(record[half:])
+                os.fsync(f.fileno())
+        except BaseException:
+            proc.kill()
+            raise
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert orjson.loads(out)["sites"] == [{"site": "example.com", "events": 1, "last_event": "2026-11-25T12:00:00"}]
+
+
+def test_offline_the_cli_refuses_a_journal_still_held_after_its_wait_and_leaves_it_alone(
+    proc_server: ServerProcess, tmp_path: Path
+) -> None:
+    segment, record = torn_record(proc_server, tmp_path / "scratch")
+    short_wait = "import sys; from collector import cli; cli.LOCK_WAIT_SECONDS = 0.5; sys.exit(cli.main())"
+    cmd = [sys.executable, "-c", short_wait, "status", "--config", str(proc_server.config)]
+    cmd += ["--data-dir", str(proc_server.data_dir)]
+    with journal_lock(segment.parent):
+        segment.write_bytes(record[: len(record) // 2])
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.startswith("collector: the journal in ") and "still held by another process" in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert segment.read_bytes() == record[: len(record) // 2]  # the half-written tail is not cut
