@@ -28,8 +28,8 @@ from collector.devices import warm as warm_devices
 from collector.headers import SecurityHeadersMiddleware
 from collector.heap import freeze_long_lived
 from collector.ingest import Backend, Ingest, InProcess
+from collector.ingestd import IngestConfig
 from collector.journal import Sealer
-from collector.journal_link import IngestConfig
 from collector.pages import demo_page, snippet_response
 from collector.pipeline import Detect, build_pipeline
 from collector.privacy_api import PrivacyAPI

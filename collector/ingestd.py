@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pickle
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
@@ -29,6 +30,15 @@ from collector.settings import Settings
 
 # One request as the loop forwards it: the peer's address, its headers by lower-case name, its body.
 RawRequest = tuple[str | None, dict[str, str], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    """What the journal process needs to run the pipeline itself (this module)."""
+
+    settings: Settings
+    pepper: bytes
+    salts: SaltCache  # the server's; the process gets a copy whenever they change
 
 
 class Answers(NamedTuple):

@@ -1,6 +1,7 @@
 """The event loop's side of the journal process: frames out, acknowledgements in, futures resolved.
 
-Everything here runs in the loop's own thread (add_reader / add_writer on a socket pair), so a commit
+The frames carry either rows (EVENTS, from a sink that ran the pipeline itself) or raw requests
+(REQUESTS: the process runs the pipeline, ingestd.py, and answers each request). Everything here runs in the loop's own thread (add_reader / add_writer on a socket pair), so a commit
 never waits for another thread to get the GIL. Without a running loop (tests, closing) the same
 exchange happens with blocking calls.
 """
@@ -10,13 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import pickle
-import select
-import signal
 import socket
 import threading
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +22,8 @@ from typing import Any
 import orjson
 
 from collector.accept import Refusal
-from collector.ingestd import Answers, RawRequest, dump_requests, load_answers
+from collector.commits import CommitStats, WriteFailed, settle
+from collector.ingestd import Answers, IngestConfig, RawRequest, dump_requests, load_answers
 from collector.journal import Journal, Position, Sealer
 from collector.journald import (
     CONFIG,
@@ -41,9 +40,7 @@ from collector.journald import (
     frame,
     take_frames,
 )
-from collector.salts import SaltCache
-from collector.settings import Settings
-from collector.zygote import zygote
+from collector.zygote import exited, kill, zygote
 
 log = logging.getLogger("collector.writer")
 
@@ -53,24 +50,6 @@ MAX_FRAME_BYTES = 4 << 20  # well under the journal's record limit
 MAX_REQUESTS_FRAME_BYTES = 1 << 20
 # Small frames let the journal process answer the first requests of a busy loop turn while it parses the rest.
 REQUESTS_PER_FRAME = 16
-COMMIT_BUCKETS_MS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, float("inf"))
-
-
-class WriteFailed(Exception):
-    """The events could not be made durable."""
-
-
-@dataclass(slots=True)
-class CommitStats:
-    groups: int = 0
-    events: int = 0
-    failures: int = 0
-    fsync_ms_total: float = 0.0
-    fsync_ms_buckets: Counter[float] = field(default_factory=Counter)
-
-    def observe_fsync(self, ms: float) -> None:
-        self.fsync_ms_total += ms
-        self.fsync_ms_buckets[next(b for b in COMMIT_BUCKETS_MS if ms <= b)] += 1
 
 
 @dataclass(slots=True)
@@ -88,15 +67,6 @@ class _Group:
     seq: int
     rows: list[Row] | None  # None for REQUESTS: the rows come back with the answers
     futures: list[asyncio.Future[Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class IngestConfig:
-    """What the journal process needs to run the pipeline itself (ingestd.py)."""
-
-    settings: Settings
-    pepper: bytes
-    salts: SaltCache  # the server's; the process gets a copy whenever they change
 
 
 # Hears of every commit: its rows (a list, or the JSON array the process journaled), their number, the journal end.
@@ -210,8 +180,8 @@ class JournalLink:
             self._flush()
             self._send(frame(STOP))
             self._exchange_blocking(lambda: False, 30.0)
-        if self.pid is not None and not _exited(self.pid, 30.0):
-            _kill(self.pid)
+        if self.pid is not None and not exited(self.pid, 30.0):
+            kill(self.pid)
 
     def _spawn(self) -> None:
         ours, theirs = socket.socketpair()
@@ -243,7 +213,7 @@ class JournalLink:
             pass
         if not ready or ready[0].kind != READY:
             ours.close()
-            _kill(self.pid)
+            kill(self.pid)
             raise WriteFailed(f"the journal process did not start (its error is logged above): {self.journal.folder}")
         ours.setblocking(False)
         self._sock, self._out = ours, bytearray()
@@ -451,33 +421,5 @@ class JournalLink:
         settle(waiting, WriteFailed("the journal process exited"))
 
 
-def _exited(pid: int, timeout: float) -> bool:
-    """Wait for a process that is not our child (the zygote's) to exit."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        return bool(select.select([fd], [], [], timeout)[0])
-    finally:
-        os.close(fd)
-
-
-def _kill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-
-
 def _size(request: RawRequest | None) -> int:
     return len(request[2]) if request is not None else 0
-
-
-def settle(futures: list[asyncio.Future[Any]], error: BaseException | None) -> None:
-    """Resolve every waiting request's future: all stored, or all failed with the reason."""
-    for future in futures:
-        if future.done() or future.get_loop().is_closed():
-            continue
-        if error is None:
-            future.set_result(None)
-        else:
-            future.set_exception(WriteFailed(str(error)))

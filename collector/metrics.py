@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from collector.access import Access
+from collector.commits import COMMIT_BUCKETS_MS
 from collector.ingest import Ingest
-from collector.journal_link import COMMIT_BUCKETS_MS
 from collector.writer import Writer
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

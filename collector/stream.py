@@ -27,8 +27,8 @@ from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
 from collector.batches import SCHEMA, to_row
+from collector.commits import WriteFailed, settle
 from collector.events import DropReason, Event
-from collector.journal_link import WriteFailed, settle
 from collector.settings import ConfigError
 
 log = logging.getLogger("collector.stream")

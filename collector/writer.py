@@ -29,11 +29,12 @@ import orjson
 
 from collector.accept import Refusal, Tally
 from collector.batches import BatchHook, Row, load_rows, replay, to_row
+from collector.commits import CommitStats
+from collector.commits import WriteFailed as WriteFailed
 from collector.events import DropReason, Event
-from collector.ingestd import Answers, RawRequest
+from collector.ingestd import Answers, IngestConfig, RawRequest
 from collector.journal import Journal, Position, Sealer
-from collector.journal_link import CommitStats, IngestConfig, JournalLink
-from collector.journal_link import WriteFailed as WriteFailed
+from collector.journal_link import JournalLink
 from collector.journald import journal_lock
 from collector.scrub import ScrubCounts
 

@@ -94,6 +94,23 @@ zygote = Zygote()
 atexit.register(zygote.close)
 
 
+def exited(pid: int, timeout: float) -> bool:
+    """Wait for a process that is not our child (the zygote's) to exit."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
+def kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
 def main() -> None:
     # Like the journal processes it forks: stopping is its server's call (closing the control socket).
     signal.signal(signal.SIGINT, signal.SIG_IGN)

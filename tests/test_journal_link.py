@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from collector.commits import CommitStats, WriteFailed
 from collector.journal import Journal, Position, Sealer
-from collector.journal_link import CommitStats, JournalLink, Row, WriteFailed
+from collector.journal_link import JournalLink, Row
 from collector.journald import journal_lock
 from tests.conftest import LiveServer, make_settings
 
