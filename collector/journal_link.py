@@ -2,8 +2,9 @@
 
 The frames carry either rows (EVENTS, from a sink that ran the pipeline itself) or raw requests
 (REQUESTS: the process runs the pipeline, ingestd.py, and answers each request). Everything here
-runs in the loop's own thread (add_reader / add_writer on a socket pair), so a commit never waits for another thread to get the GIL. Without a running loop (tests, closing) the same
-exchange happens with blocking calls.
+runs in the loop's own thread (add_reader / add_writer on a socket pair), so a commit never waits
+for another thread to get the GIL. Without a running loop (tests, closing) the same exchange happens
+with blocking calls.
 """
 
 from __future__ import annotations
