@@ -17,22 +17,12 @@ import orjson
 from collector import device_names
 from collector.bots import PREFETCH_HEADERS, is_prefetch
 from collector.clientip import client_ip, parse_proxies
-from collector.devices import Detector
+from collector.devices import HINT_HEADERS, Detector
 from collector.events import DropReason, Event, Request
 from collector.parsing import ParseError, build_event, has_no_escapes, parse_body
 from collector.pipeline import Pipeline
 from collector.ratelimit import RateLimits
 from collector.settings import Settings
-
-HINT_HEADERS = (
-    "sec-ch-ua",
-    "sec-ch-ua-mobile",
-    "sec-ch-ua-model",
-    "sec-ch-ua-platform",
-    "sec-ch-ua-platform-version",
-    "sec-ch-ua-full-version-list",
-    "x-requested-with",
-)
 
 
 class Refusal(NamedTuple):

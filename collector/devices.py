@@ -316,7 +316,8 @@ def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-HINT_KEYS = (
+# The request headers detection reads (Client Hints and the app's package name)...
+HINT_HEADERS = (
     "sec-ch-ua",
     "sec-ch-ua-mobile",
     "sec-ch-ua-model",
@@ -324,9 +325,9 @@ HINT_KEYS = (
     "sec-ch-ua-platform-version",
     "sec-ch-ua-full-version-list",
     "x-requested-with",
-    "purpose",
-    "sec-purpose",
 )
+# ...and, with the prefetch headers, what a cached answer is keyed by.
+HINT_KEYS = (*HINT_HEADERS, "purpose", "sec-purpose")
 
 
 class Detector:
