@@ -8,7 +8,9 @@ socket pair between two processes of the same program, so pickle is safe here.
 
 from __future__ import annotations
 
+import logging
 import pickle
+import traceback
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -17,7 +19,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from collector import device_names
-from collector.accept import Acceptor, DayDrop, Refusal
+from collector.accept import Acceptor, DayDrop, Refusal, refusal
 from collector.batches import to_row
 from collector.devices import Detector
 from collector.devices import warm as warm_devices
@@ -27,6 +29,9 @@ from collector.ratelimit import RateLimits
 from collector.salts import SaltCache
 from collector.scrub import ScrubCounts
 from collector.settings import Settings
+
+log = logging.getLogger("collector.ingestd")
+INTERNAL_ERROR = refusal(500, "internal error")
 
 # One request as the loop forwards it: the peer's address, its headers by lower-case name, its body.
 RawRequest = tuple[str | None, dict[str, str], bytes]
@@ -91,9 +96,19 @@ class IngestSide:
             if request is None:  # a health probe: it only needs the answer
                 refusals.append(None)
                 continue
-            verdict = accept(*request)
+            try:
+                verdict = accept(*request)
+                kept = [to_row(e) for e in verdict.events]
+            except Exception as exc:  # a bug must cost one request its answer, not the whole frame its process
+                refusals.append(INTERNAL_ERROR)
+                where = traceback.extract_tb(exc.__traceback__)[-1]
+                # The type and place only: an exception's message may quote the request.
+                log.error(
+                    "unexpected %s accepting a request at %s:%s", type(exc).__name__, where.filename, where.lineno
+                )
+                continue
             refusals.append(verdict.refused)
-            rows.extend(to_row(e) for e in verdict.events)
+            rows.extend(kept)
         blob = orjson.dumps(rows) if rows else b""
         drops, self.drops = self.drops, Counter()
         limited = None

@@ -12,7 +12,9 @@ import pytest
 
 from collector.accept import Refusal
 from collector.batches import SCHEMA
+from collector.events import Event
 from collector.ingestd import IngestSide, dump_requests, load_answers
+from collector.pipeline import Pipeline
 from collector.visitor import daily_visitor
 from tests.conftest import DESKTOP_UA, ORIGIN, SITE, LiveServer, make_settings
 
@@ -106,3 +108,27 @@ def test_visitor_hashes_stored_through_the_server_use_its_salt_also_after_it_cha
         assert stored("after") == daily_visitor(b"n" * 32, SITE, "127.0.0.1", DESKTOP_UA)
     finally:
         server.stop()
+
+
+def test_an_unexpected_error_costs_one_request_a_500_and_logs_no_request_data(
+    side: IngestSide, caplog: pytest.LogCaptureFixture
+) -> None:
+    def explode(event: Event) -> Event:
+        if event.url.endswith("/boom"):
+            raise KeyError(f"secret {event.url}")
+        return event
+
+    steps = side.acceptor.pipeline.steps
+    side.acceptor.pipeline = Pipeline([("explode", explode), *steps])
+    try:
+        frame = dump_requests(
+            [("198.51.100.7", headers(), body(u="https://example.com/boom")), ("198.51.100.7", headers(), body())]
+        )
+        rows, payload = side.handle(frame)
+    finally:
+        side.acceptor.pipeline = Pipeline(steps)
+    answers = load_answers(payload)
+    assert [r.status if r else 202 for r in answers.refusals] == [500, 202]
+    assert answers.stored == 1 and len(orjson.loads(rows)) == 1
+    assert "unexpected KeyError accepting a request" in caplog.text
+    assert "secret" not in caplog.text and "boom" not in caplog.text and "198.51.100.7" not in caplog.text
