@@ -1,8 +1,10 @@
 """Ingest benchmark: the real collector against a no-op Starlette endpoint, same uvicorn settings, same load.
 
-Run: .venv/bin/python bench/ingest.py [--seconds 10] [--connections 64]
+Run: .venv/bin/python bench/ingest.py [--seconds 10] [--connections 64] [--rounds 2]   (about 60 s)
 Drives each server from a separate process: wrk if installed (Debian package `wrk`), else an async
-load generator. Prints requests/s, p50/p99 latency, events stored per second and the ratio collector/no-op.
+load generator. Prints requests/s, p50/p99 latency, events stored per second and the ratio collector/no-op,
+for each round (no-op, then collector) and their median: on these machines the no-op alone varies by
+a third between back-to-back runs, so one pair says little.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import random
 import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -302,6 +306,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--distinct-uas", type=int, default=3000)
     parser.add_argument("--warmup", type=int, default=3, help="seconds of the same load before measuring")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="no-op then collector, this many times (the no-op varies)"
+    )
     args = parser.parse_args()
     load_before = f"{os.getloadavg()[0]:.2f}"
     tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
@@ -314,41 +321,42 @@ def main() -> None:
     uas_note = f"{args.distinct_uas} distinct UAs (Zipf draw)"
     print(f"load: {tool}, {args.seconds}s per server, {uas_note}, {os.cpu_count()} cores")
 
-    port = free_port()
-    noop = measure([sys.executable, str(tmp / "noop.py"), str(port)], port, args, script, uas)
-    port = free_port()
-    data_dir = tmp / "data"
-    cmd = [sys.executable, "-m", "collector", "serve", "--config", str(tmp / "collector.toml")]
-    cmd += ["--data-dir", str(data_dir), "--port", str(port)]
-    env_before = os.environ.get("COLLECTOR_LOG_LEVEL")
-    os.environ["COLLECTOR_LOG_LEVEL"] = "warning"
-    started = time.monotonic()
-    real = measure(cmd, port, args, script, uas, lambda: admin_token(tmp / "collector.toml", data_dir))
-    elapsed = time.monotonic() - started
-    if env_before is None:
-        os.environ.pop("COLLECTOR_LOG_LEVEL")
-    stored = stored_events(data_dir)
-
-    head = f"{'server':<12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'stored/s':>10}{'CPU us/req':>12}"
+    head = f"{'server':<14}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'stored/s':>10}{'CPU us/req':>12}"
     print(head)
-    print(
-        f"{'no-op':<12}{noop['rps']:>10.0f}{noop['p50_ms']:>9.2f}{noop['p99_ms']:>9.2f}{noop['errors']:>9.0f}{'-':>10}"
-        f"{noop['cpu_us']:>12.0f}"
-    )
-    print(
-        f"{'collector':<12}{real['rps']:>10.0f}{real['p50_ms']:>9.2f}{real['p99_ms']:>9.2f}{real['errors']:>9.0f}"
-        f"{stored / (args.seconds + args.warmup):>10.0f}{real['cpu_us']:>12.0f}"
-    )
-    print(f"ratio collector/no-op: {real['rps'] / noop['rps']:.2f}  (stored {stored} events; run took {elapsed:.0f}s)")
-    if "commits" in real:
-        misses, commits = int(real["misses"]), max(1.0, real["commits"])
-        print(
-            f"collector, measured window: {misses} device-cache misses ({misses / max(1, real['requests']):.2%} of"
-            f" requests), {commits:.0f} journal commits of {real['requests'] / commits:.1f} requests on average,"
-            f" {real['commit_s'] / commits * 1000:.2f} ms each (write + fdatasync)"
-        )
+    os.environ["COLLECTOR_LOG_LEVEL"] = "warning"
+    ratios = []
+    for round_ in range(1, args.rounds + 1):
+        port = free_port()
+        noop = measure([sys.executable, str(tmp / "noop.py"), str(port)], port, args, script, uas)
+        port = free_port()
+        data_dir = tmp / f"data{round_}"
+        cmd = [sys.executable, "-m", "collector", "serve", "--config", str(tmp / "collector.toml")]
+        cmd += ["--data-dir", str(data_dir), "--port", str(port)]
+        token = functools.partial(admin_token, tmp / "collector.toml", data_dir)
+        real = measure(cmd, port, args, script, uas, token)
+        stored = stored_events(data_dir)
+        print_row(f"no-op ({round_})", noop, None, args)
+        print_row(f"collector ({round_})", real, stored, args)
+        ratios.append(real["rps"] / noop["rps"])
+        if "commits" in real:
+            misses, commits = int(real["misses"]), max(1.0, real["commits"])
+            print(
+                f"  measured window: {misses} device-cache misses ({misses / max(1, real['requests']):.2%} of"
+                f" requests), {commits:.0f} journal commits of {real['requests'] / commits:.1f} requests on"
+                f" average, {real['commit_s'] / commits * 1000:.2f} ms each (write + fdatasync)"
+            )
+    each = ", ".join(f"{r:.2f}" for r in ratios)
+    print(f"ratio collector/no-op: {statistics.median(ratios):.2f} (median of the rounds: {each})")
     print(f"load average before the run: {load_before}; after: {os.getloadavg()[0]:.2f}")
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def print_row(name: str, result: dict[str, float], stored: int | None, args: argparse.Namespace) -> None:
+    per_second = f"{stored / (args.seconds + args.warmup):.0f}" if stored is not None else "-"
+    print(
+        f"{name:<14}{result['rps']:>10.0f}{result['p50_ms']:>9.2f}{result['p99_ms']:>9.2f}{result['errors']:>9.0f}"
+        f"{per_second:>10}{result['cpu_us']:>12.0f}"
+    )
 
 
 if __name__ == "__main__":
