@@ -104,9 +104,8 @@ def serve(sock: socket.socket) -> None:
         if config.get("ingest") is not None:
             from collector.ingestd import IngestSide
 
-            # The rules load while the server warms its own; the frames sent meanwhile wait in the socket.
             ingest = IngestSide(*config["ingest"])
-            ingest.warm()
+            ingest.warm()  # forked from the zygote, which loaded the rules: this only finishes the model rules
         try:
             _run(sock, buffer, journal, Sealer.from_key(config["key"]), ingest)
         finally:
