@@ -204,6 +204,39 @@ def test_a_killed_journal_process_loses_no_acknowledged_event_and_is_replaced(pr
     assert "the journal process exited" in proc_server.log.read_text()
 
 
+def test_a_killed_zygote_is_replaced_when_a_new_journal_process_is_needed(proc_server: ServerProcess) -> None:
+    proc_server.start()
+    assert proc_server.proc is not None
+    (zygote,) = children(proc_server.proc.pid)
+    first = journal_process(proc_server)
+    acked: list[str] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=drive_load, args=(proc_server.url, acked, stop))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(acked) < 50 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(zygote, signal.SIGKILL)
+        before = len(acked)
+        while len(acked) < before + 50 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(acked) >= before + 50, "the journal process outlives its zygote and keeps committing"
+        os.kill(first, signal.SIGKILL)  # the next write needs a new journal process, so a new zygote
+        before = len(acked)
+        while len(acked) < before + 50 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert len(acked) >= before + 50, "a new zygote should fork a new journal process"
+    assert children(proc_server.proc.pid) != [zygote]
+    proc_server.signal(signal.SIGTERM)
+    stored = proc_server.stored_paths()
+    assert set(acked) <= set(stored)
+    assert len(stored) == len(set(stored))
+
+
 def test_ctrl_c_to_the_whole_process_group_still_drains_every_acknowledged_event(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path)
     cmd = [sys.executable, "-m", "collector", "serve", "--config", str(server.config)]
