@@ -111,7 +111,7 @@ def create_app(
         await segments.start()
         await segments_api.start()
         live.segments, live.segments_api = segments, segments_api
-        maintenance = asyncio.create_task(_maintain(rt))
+        maintenance = asyncio.create_task(_maintain(rt, writer))
         purging = asyncio.create_task(purge_daily(rt.con, settings))
         live.runtime, live.writer, live.ingest, live.devices = rt, writer, ingest, devices
         live.privacy = PrivacyAPI(settings, rt.con, rt.keys.pepper, writer.sync, segments.forget, writer.seal_off)
@@ -221,10 +221,11 @@ def create_app(
     )
 
 
-async def _maintain(rt: Runtime) -> None:
+async def _maintain(rt: Runtime, writer: Writer) -> None:
     while True:
         await asyncio.sleep(MAINTENANCE_SECONDS)
         await anyio.to_thread.run_sync(_run_maintenance, rt)
+        writer.link.send_salts()  # at once: an expired salt must not wait in the journal process for a request
 
 
 def _run_maintenance(rt: Runtime) -> None:

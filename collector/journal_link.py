@@ -260,9 +260,7 @@ class JournalLink:
             settle([f for _, f in self._requests], WriteFailed("this writer does not run the pipeline"))
             self._requests = []
             return
-        if ingest.salts.version != self._salts_sent:  # rotated (maintenance thread) since the last frame
-            self._salts_sent = ingest.salts.version
-            self._send(frame(SALTS, payload=pickle.dumps(ingest.salts.known())))
+        self.send_salts()
         items, self._requests = self._requests, []
         while items:
             chunk, size = 0, 0
@@ -275,6 +273,13 @@ class JournalLink:
             self._groups.append(_Group(self._seq, None, [f for _, f in items[:chunk]]))
             self._send(frame(REQUESTS, self._seq, dump_requests([r for r, _ in items[:chunk]])))
             items = items[chunk:]
+
+    def send_salts(self) -> None:
+        """On the loop: give the journal process the salts if they changed since it last got them (a rotation)."""
+        ingest = self.ingest
+        if ingest is not None and self._sock is not None and ingest.salts.version != self._salts_sent:
+            self._salts_sent = ingest.salts.version
+            self._send(frame(SALTS, payload=pickle.dumps(ingest.salts.known())))
 
     def _request_rotation(self, request: _Rotate) -> None:
         if self._sock is None:
