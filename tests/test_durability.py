@@ -176,31 +176,48 @@ def test_the_journal_process_does_not_outlive_a_killed_server(proc_server: Serve
     assert set(acked) <= set(proc_server.stored_paths())
 
 
+class Load:
+    """drive_load in a thread, and a way to wait until it has more acknowledgements."""
+
+    def __init__(self, url: str, seconds: float) -> None:
+        self.acked: list[str] = []
+        self.stop = threading.Event()
+        self.deadline = time.monotonic() + seconds
+        self.thread = threading.Thread(target=drive_load, args=(url, self.acked, self.stop))
+
+    def __enter__(self) -> Load:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+    def more(self, count: int) -> bool:
+        """Wait for `count` more acknowledged events (until the deadline); whether they came."""
+        target = len(self.acked) + count
+        while len(self.acked) < target and time.monotonic() < self.deadline:
+            time.sleep(0.05)
+        return len(self.acked) >= target
+
+
+def assert_stored_once(server: ServerProcess, acked: list[str]) -> None:
+    server.signal(signal.SIGTERM)
+    stored = server.stored_paths()
+    assert set(acked) <= set(stored)
+    assert len(stored) == len(set(stored))
+
+
 def test_a_killed_journal_process_loses_no_acknowledged_event_and_is_replaced(proc_server: ServerProcess) -> None:
     proc_server.start()
     first = journal_process(proc_server)
-    acked: list[str] = []
-    stop = threading.Event()
-    thread = threading.Thread(target=drive_load, args=(proc_server.url, acked, stop))
-    thread.start()
-    try:
-        deadline = time.monotonic() + 40
-        while len(acked) < 100 and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with Load(proc_server.url, 40) as load:
+        load.more(100)
         os.kill(first, signal.SIGKILL)
-        before = len(acked)
-        while len(acked) < before + 100 and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-    assert len(acked) >= before + 100, "the server should take events again with a new journal process"
+        assert load.more(100), "the server should take events again with a new journal process"
     assert journal_process(proc_server) != first
     assert httpx.get(f"{proc_server.url}/healthz", timeout=5).status_code == 200
-    proc_server.signal(signal.SIGTERM)
-    stored = proc_server.stored_paths()
-    assert set(acked) <= set(stored)
-    assert len(stored) == len(set(stored))
+    assert_stored_once(proc_server, load.acked)
     assert "the journal process exited" in proc_server.log.read_text()
 
 
@@ -209,32 +226,14 @@ def test_a_killed_zygote_is_replaced_when_a_new_journal_process_is_needed(proc_s
     assert proc_server.proc is not None
     (zygote,) = children(proc_server.proc.pid)
     first = journal_process(proc_server)
-    acked: list[str] = []
-    stop = threading.Event()
-    thread = threading.Thread(target=drive_load, args=(proc_server.url, acked, stop))
-    thread.start()
-    try:
-        deadline = time.monotonic() + 60
-        while len(acked) < 50 and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with Load(proc_server.url, 60) as load:
+        load.more(50)
         os.kill(zygote, signal.SIGKILL)
-        before = len(acked)
-        while len(acked) < before + 50 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(acked) >= before + 50, "the journal process outlives its zygote and keeps committing"
+        assert load.more(50), "the journal process outlives its zygote and keeps committing"
         os.kill(first, signal.SIGKILL)  # the next write needs a new journal process, so a new zygote
-        before = len(acked)
-        while len(acked) < before + 50 and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-    assert len(acked) >= before + 50, "a new zygote should fork a new journal process"
+        assert load.more(50), "a new zygote should fork a new journal process"
     assert children(proc_server.proc.pid) != [zygote]
-    proc_server.signal(signal.SIGTERM)
-    stored = proc_server.stored_paths()
-    assert set(acked) <= set(stored)
-    assert len(stored) == len(set(stored))
+    assert_stored_once(proc_server, load.acked)
 
 
 def test_ctrl_c_to_the_whole_process_group_still_drains_every_acknowledged_event(tmp_path: Path) -> None:
