@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import pickle
 import signal
@@ -103,9 +104,12 @@ def serve(sock: socket.socket) -> None:
         ingest: IngestSide | None = None
         if config.get("ingest") is not None:
             from collector.ingestd import IngestSide
+            from collector.logs import configure_logging
 
+            configure_logging(config["ingest"][0].log_level)  # JSON lines on the server's stderr, like its own
             ingest = IngestSide(*config["ingest"])
             ingest.warm()  # forked from the zygote, which loaded the rules: this only finishes the model rules
+            logging.getLogger("collector.journald").info("journal process ready", extra={"pid": os.getpid()})
         try:
             _run(sock, buffer, journal, Sealer.from_key(config["key"]), ingest)
         finally:

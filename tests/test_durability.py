@@ -218,7 +218,11 @@ def test_a_killed_journal_process_loses_no_acknowledged_event_and_is_replaced(pr
     assert journal_process(proc_server) != first
     assert httpx.get(f"{proc_server.url}/healthz", timeout=5).status_code == 200
     assert_stored_once(proc_server, load.acked)
-    assert "the journal process exited" in proc_server.log.read_text()
+    log = proc_server.log.read_text()
+    assert "the journal process exited" in log
+    ready = [orjson.loads(line) for line in log.splitlines() if '"journal process ready"' in line]
+    assert len(ready) >= 2, "the first journal process and its replacement log in the server's JSON format"
+    assert {r["logger"] for r in ready} == {"collector.journald"} and first in {r["pid"] for r in ready}
 
 
 def test_a_killed_zygote_is_replaced_when_a_new_journal_process_is_needed(proc_server: ServerProcess) -> None:
