@@ -184,17 +184,20 @@ class Database:
                 rules = self.models.setdefault(id(rule), built)
         return rules
 
-    def unbuilt(self) -> list[Rule]:
-        """The brands whose model rules are not built yet, biggest first."""
+    def build_next(self) -> bool:
+        """Build the biggest brand's model rules not built yet; False, and complete, once there are none."""
         pending = [r for rules in (self.brands, self.tv_brands) for r in rules.rules if r.models]
-        return sorted((r for r in pending if id(r) not in self.models), key=lambda r: -len(r.models))
+        unbuilt = [r for r in pending if id(r) not in self.models]
+        if not unbuilt:
+            self.complete = True
+            return False
+        self.model_rules(max(unbuilt, key=lambda r: len(r.models)))
+        return True
 
     def build_all(self, pause: float = 0.001) -> None:
         """Build every brand's model rules, biggest first, pausing between brands to let requests run."""
-        for rule in self.unbuilt():
-            self.model_rules(rule)
+        while self.build_next():
             time.sleep(pause)
-        self.complete = True
         freeze_long_lived(collect=False)  # no full collection while requests are being served
 
 

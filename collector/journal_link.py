@@ -119,44 +119,43 @@ class JournalLink:
             self._bind(asyncio.get_running_loop())
 
     async def write(self, rows: list[Row]) -> None:
-        if self.closed:
-            raise WriteFailed("the writer is shutting down")
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop and not self._bind(loop):
+        loop = self._bound_loop()
+        if loop is None:
             assert self._loop is not None
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.write(rows), self._loop))
             return
-        if self._sock is None:
-            self._spawn()
-            self._bind(loop)
-        future: asyncio.Future[None] = loop.create_future()
-        self._outbox.append((rows, future))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
-        await future
+        await self._enqueue(loop, self._outbox, rows)
 
     async def submit(self, request: RawRequest | None) -> Refusal | None:
         """Have the journal process accept one request (ingestd.py): None once its events are durable.
 
         A None request is a probe: it goes the whole way through the process and brings back its counters.
         """
+        loop = self._bound_loop()
+        if loop is None:
+            assert self._loop is not None
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.submit(request), self._loop))
+        refusal: Refusal | None = await self._enqueue(loop, self._requests, request)
+        return refusal
+
+    def _bound_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The running loop, if the answers are read on it; None while another running loop has them."""
         if self.closed:
             raise WriteFailed("the writer is shutting down")
         loop = asyncio.get_running_loop()
-        if loop is not self._loop and not self._bind(loop):
-            assert self._loop is not None
-            future = asyncio.run_coroutine_threadsafe(self.submit(request), self._loop)
-            return await asyncio.wrap_future(future)
+        return loop if loop is self._loop or self._bind(loop) else None
+
+    def _enqueue(self, loop: asyncio.AbstractEventLoop, outbox: list[Any], item: object) -> asyncio.Future[Any]:
+        """Queue an item for this turn's frames (flushed once, after every handler of the turn has run)."""
         if self._sock is None:
             self._spawn()
             self._bind(loop)
-        waiter: asyncio.Future[Refusal | None] = loop.create_future()
-        self._requests.append((request, waiter))
+        future: asyncio.Future[Any] = loop.create_future()
+        outbox.append((item, future))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
-        return await waiter
+        return future
 
     def rotate(self, timeout: float) -> Position | None:
         """From any thread: start a new segment after everything sent so far; where the old one ended."""

@@ -1,9 +1,10 @@
 """Group commit through a journal: a 202 waits only for an fdatasync, DuckDB loads in large batches.
 
-Handlers never touch DuckDB. They queue their events with a future and await it. Once per turn of the
-event loop, everything queued goes to the journal process (journald.py) as one frame; it appends what
-it has received as encrypted records, fdatasyncs, and acknowledges; the loop then resolves every
-future: that is the durable commit behind a 202. The loader thread takes what the journal holds and
+Handlers never touch DuckDB. They queue each request (submit; the journal process runs the pipeline,
+ingestd.py) or, where the pipeline ran in process, its events (write) with a future and await it. Once
+per turn of the event loop, everything queued goes to the journal process (journald.py) in frames; it
+appends the rows as encrypted records, fdatasyncs, and answers; the loop then resolves every future:
+that is the durable commit behind a 202. The loader thread takes what the journal holds and
 inserts it into DuckDB as one Arrow table per transaction, together with the journal position it has
 loaded through, so a crash between the two replays each record exactly once.
 

@@ -122,12 +122,10 @@ def main() -> None:
 
     warm(all_models=False)  # no background thread here: only a thread-free process forks safely
     database = device_names.database()
-    unbuilt = database.unbuilt()
     while True:
         # Between forks, build one brand's model rules at a time: later journal processes start with them all.
-        if unbuilt and not select.select([control], [], [], 0)[0]:
-            database.model_rules(unbuilt.pop(0))
-            database.complete = not unbuilt
+        if not database.complete and not select.select([control], [], [], 0)[0]:
+            database.build_next()
             continue
         try:
             message, fds, _, _ = socket.recv_fds(control, 16, 1)
