@@ -78,8 +78,21 @@ def to_row(e: Event) -> Row:
     )  # fmt: skip
 
 
-def rows_to_table(rows: Sequence[Row]) -> pa.Table:
+def rows_to_table(rows: Sequence[Sequence[Any]]) -> pa.Table:
     return columns_to_table(list(zip(*rows, strict=True)) if rows else [()] * len(SCHEMA))
+
+
+def to_ipc(rows: Sequence[Sequence[Any]]) -> bytes:
+    """Rows as an Arrow IPC stream: how the journal process hands the server a batch to load."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, SCHEMA) as stream:
+        stream.write_table(rows_to_table(rows))
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
+
+
+def from_ipc(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(data).read_all()
 
 
 def columns_to_table(columns: Sequence[Sequence[Any]]) -> pa.Table:
@@ -100,7 +113,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: pa.Table, hooks: Sequence[Bat
 
 def load_rows(
     con: duckdb.DuckDBPyConnection,
-    rows: Sequence[Row],
+    rows: Sequence[Row] | pa.Table,
     position: Position | None,
     hooks: Sequence[BatchHook] = (),
     drops: Counter[tuple[str, str, DropReason]] | None = None,
@@ -108,8 +121,8 @@ def load_rows(
     """Insert rows (and the journal position they end at) in one DuckDB transaction."""
     con.execute("BEGIN TRANSACTION")
     try:
-        if rows:
-            _insert(con, rows_to_table(rows), hooks)
+        if len(rows):
+            _insert(con, rows if isinstance(rows, pa.Table) else rows_to_table(rows), hooks)
         if drops:
             con.executemany(UPSERT_DROPS, [[s, d, r.value, n] for (s, d, r), n in drops.items()])
         if position is not None:

@@ -14,13 +14,11 @@ import traceback
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, NamedTuple
-
-import orjson
+from typing import NamedTuple
 
 from collector import device_names
 from collector.accept import Acceptor, DayDrop, Refusal, refusal
-from collector.batches import to_row
+from collector.batches import Row, to_row
 from collector.devices import Detector
 from collector.devices import warm as warm_devices
 from collector.events import DropReason
@@ -50,8 +48,7 @@ class Answers(NamedTuple):
     """The reply to one frame of requests, once its rows are durable (a tuple: it pickles in C)."""
 
     refusals: list[Refusal | None]  # per request: None for 202
-    stored: int  # rows stored
-    rows: bytes  # the rows as journaled (a JSON array), for the server's DuckDB loader
+    stored: int  # rows journaled (they reach the server's DuckDB loader in a ROWS batch: shipping.py)
     # Counted since the previous reply (None when nothing was):
     drops: dict[DayDrop, int] | None
     scrubbed: dict[tuple[str, str, str, str], int] | None
@@ -86,12 +83,12 @@ class IngestSide:
     def set_salts(self, payload: bytes) -> None:
         self.salts.replace(pickle.loads(payload))
 
-    def handle(self, payload: bytes) -> tuple[bytes, bytes]:
-        """The rows to journal (b"" for none) and the answers to send once they are durable (dump of Answers)."""
+    def handle(self, payload: bytes) -> tuple[list[Row], bytes]:
+        """The rows to journal and the answers to send once they are durable (dump of Answers)."""
         requests: list[RawRequest | None] = pickle.loads(payload)
         accept = self.acceptor.accept
         refusals: list[Refusal | None] = []
-        rows: list[tuple[Any, ...]] = []
+        rows: list[Row] = []
         for request in requests:
             if request is None:  # a health probe: it only needs the answer
                 refusals.append(None)
@@ -109,7 +106,6 @@ class IngestSide:
                 continue
             refusals.append(verdict.refused)
             rows.extend(kept)
-        blob = orjson.dumps(rows) if rows else b""
         drops, self.drops = self.drops, Counter()
         limited = None
         if self.limits.limited != self.sent_limited:
@@ -122,7 +118,6 @@ class IngestSide:
         answers = Answers(
             refusals,
             len(rows),
-            blob,
             dict(drops) or None,
             dict(self.scrubbed.take()) or None,
             limited,
@@ -131,7 +126,7 @@ class IngestSide:
             len(client) if client is not None else 0,
             device_names.complete(),
         )
-        return blob, pickle.dumps(answers, protocol=pickle.HIGHEST_PROTOCOL)
+        return rows, pickle.dumps(answers, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _today() -> str:

@@ -5,6 +5,9 @@ The frames carry either rows (EVENTS, from a sink that ran the pipeline itself) 
 runs in the loop's own thread (add_reader / add_writer on a socket pair), so a commit never waits
 for another thread to get the GIL. Without a running loop (tests, closing) the same exchange happens
 with blocking calls.
+
+The rows come back separately, in ROWS batches for the DuckDB loader (shipping.py); `shipped` is
+where the last batch ended, and a new journal process starts by shipping whatever comes after it.
 """
 
 from __future__ import annotations
@@ -26,22 +29,24 @@ from collector.accept import Refusal
 from collector.commits import CommitStats, WriteFailed, settle
 from collector.ingestd import Answers, IngestConfig, RawRequest, dump_requests, load_answers
 from collector.journal import Journal, Position, Sealer
+from collector.journal_start import start_journal_process
 from collector.journald import (
-    CONFIG,
     EVENTS,
     FAILED,
     LOCK_WAIT_SECONDS,
-    READY,
     REQUESTS,
     ROTATE,
     ROTATED,
+    ROWS,
     SALTS,
+    SHIP,
     STOP,
     Frame,
     frame,
     take_frames,
 )
-from collector.zygote import exited, kill, zygote
+from collector.shipping import SHIP_SECONDS
+from collector.zygote import exited, kill
 
 log = logging.getLogger("collector.writer")
 
@@ -66,16 +71,16 @@ class _Group:
     """One EVENTS or REQUESTS frame sent to the journal process, and the requests waiting for it."""
 
     seq: int
-    rows: list[Row] | None  # None for REQUESTS: the rows come back with the answers
+    events: int | None  # None for REQUESTS: their answers say how many events they stored
     futures: list[asyncio.Future[Any]]
 
 
-# Hears of every commit: its rows (a list, or the JSON array the process journaled), their number, the journal end.
-Durable = Callable[[list[Row] | bytes, int, Position], None]
+# Hears of every batch of durable rows: the batch (shipping.decode reads it), its rows, the journal end.
+Durable = Callable[[bytes, int, Position], None]
 
 
 class JournalLink:
-    """Starts the journal process and talks to it; `on_durable(rows, end)` hears of every commit."""
+    """Starts the journal process and talks to it; `on_durable(batch, rows, end)` hears of every batch of rows."""
 
     def __init__(
         self,
@@ -86,8 +91,10 @@ class JournalLink:
         lock_wait: float = LOCK_WAIT_SECONDS,
         ingest: IngestConfig | None = None,
         on_answers: Callable[[Answers], None] | None = None,
+        ship_seconds: float = SHIP_SECONDS,
     ) -> None:
         self.journal = journal
+        self.ship_seconds = ship_seconds
         self.ingest = ingest
         self.on_answers = on_answers
         self._salts_sent = -1
@@ -95,7 +102,7 @@ class JournalLink:
         self.sealer = sealer
         self.on_durable = on_durable
         self.stats = stats
-        self.end = journal.end
+        self.end = self.shipped = journal.end
         self.closed = False
         self.pid: int | None = None  # of the journal process, forked by the zygote
         self._sock: socket.socket | None = None
@@ -184,13 +191,6 @@ class JournalLink:
             kill(self.pid)
 
     def _spawn(self) -> None:
-        ours, theirs = socket.socketpair()
-        with theirs:
-            try:
-                self.pid = zygote.fork(theirs)
-            except OSError as exc:
-                ours.close()
-                raise WriteFailed(f"the journal process could not be started: {exc}") from None
         ingest = self.ingest
         config = {
             "folder": str(self.journal.folder),
@@ -198,25 +198,11 @@ class JournalLink:
             "key": self.sealer.key,
             "lock_wait": self.lock_wait,
             "ingest": (ingest.settings, ingest.pepper, ingest.salts.known()) if ingest else None,
+            "ship_from": tuple(self.shipped),
+            "ship_seconds": self.ship_seconds,
         }
-        self._in = bytearray()
-        ready: list[Frame] = []
-        ours.settimeout(self.lock_wait + 10)
-        try:
-            ours.sendall(frame(CONFIG, payload=pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL)))
-            while not (ready := take_frames(self._in, limit=1)):
-                data = ours.recv(1 << 16)
-                if not data:
-                    break
-                self._in += data
-        except OSError:
-            pass
-        if not ready or ready[0].kind != READY:
-            ours.close()
-            kill(self.pid)
-            raise WriteFailed(f"the journal process did not start (its error is logged above): {self.journal.folder}")
-        ours.setblocking(False)
-        self._sock, self._out = ours, bytearray()
+        self.pid, self._sock, self._in = start_journal_process(config, self._on_answer, self.lock_wait + 10)
+        self._out = bytearray()
         self._salts_sent = ingest.salts.version if ingest else -1
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> bool:
@@ -250,7 +236,7 @@ class JournalLink:
                 payload = orjson.dumps(rows)
             items = items[len(chunk) :]
             self._seq += 1
-            self._groups.append(_Group(self._seq, rows, [f for _, f in chunk]))
+            self._groups.append(_Group(self._seq, len(rows), [f for _, f in chunk]))
             self._send(frame(EVENTS, self._seq, payload))
 
     def _flush_requests(self) -> None:
@@ -362,7 +348,23 @@ class JournalLink:
             if self._loop is not None and not self._loop.is_closed():
                 self._bind(self._loop)
 
+    def ship(self, timeout: float) -> None:
+        """From any thread: have the journal process send the rows it holds now rather than when due."""
+        if self.closed or self._sock is None:
+            return
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            loop.call_soon_threadsafe(self._send, frame(SHIP))
+        else:
+            target = self.end
+            self._send(frame(SHIP))
+            self._exchange_blocking(lambda: self.shipped >= target, timeout)
+
     def _on_answer(self, answer: Frame) -> None:
+        if answer.kind == ROWS:
+            self.shipped = Position(answer.segment, answer.offset)
+            self.on_durable(answer.payload, answer.seq, self.shipped)
+            return
         if answer.kind == ROTATED or (answer.kind == FAILED and answer.seq in self._rotations):
             request = self._rotations.pop(answer.seq)
             if answer.kind == ROTATED:
@@ -385,12 +387,9 @@ class JournalLink:
             self.stats.observe_fsync(answer.micros / 1000)
             self.stats.groups += 1
         self.end = end
-        rows = [r for g in groups if g.rows is not None for r in g.rows]
-        if rows:
-            self.stats.events += len(rows)
-            self.on_durable(rows, len(rows), self.end)
         for group in groups:
-            if group.rows is not None:
+            if group.events is not None:
+                self.stats.events += group.events
                 settle(group.futures, None)
             elif group.seq == answer.seq:
                 self._answered(group, load_answers(answer.payload))
@@ -398,9 +397,7 @@ class JournalLink:
                 settle(group.futures, WriteFailed("the journal process did not answer"))
 
     def _answered(self, group: _Group, answers: Answers) -> None:
-        if answers.stored:
-            self.stats.events += answers.stored
-            self.on_durable(answers.rows, answers.stored, self.end)
+        self.stats.events += answers.stored
         if self.on_answers is not None:
             self.on_answers(answers)
         for future, refusal in zip(group.futures, answers.refusals, strict=True):
@@ -408,13 +405,16 @@ class JournalLink:
                 future.set_result(refusal)
 
     def _gone(self) -> None:
-        """The journal process exited: fail whatever waits on it; the next write starts a new one."""
+        """The journal process exited: fail whatever waits on it, and start a new one, which first ships
+        the rows the old one had appended but not yet shipped."""
         self._detach()
         if self._sock is not None:
             self._sock.close()
             self._sock = None
         if not self.closed:
-            log.error("the journal process exited; starting a new one on the next write")
+            log.error("the journal process exited; starting a new one")
+            if self._loop is not None and self._loop.is_running():
+                self._loop.call_soon(self._restart)
         waiting = [f for g in self._groups for f in g.futures] + [f for _, f in self._outbox]
         waiting += [f for _, f in self._requests]
         self._groups.clear()
@@ -424,6 +424,17 @@ class JournalLink:
             request.done.set()
         self._rotations.clear()
         settle(waiting, WriteFailed("the journal process exited"))
+
+    def _restart(self) -> None:
+        if self._sock is not None or self.closed:
+            return
+        try:
+            self._spawn()
+        except WriteFailed as exc:
+            log.error("%s; trying again on the next write", exc)
+            return
+        if self._loop is not None:
+            self._bind(self._loop)
 
 
 def _size(request: RawRequest | None) -> int:

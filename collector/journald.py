@@ -7,11 +7,13 @@ Here nothing on the commit path shares a GIL with the event loop.
 
 Frames both ways are `kind (u8) | seq (u64) | segment (u32) | offset (u64) | micros (u32) | length (u32)`
 and `length` bytes of payload. The server sends CONFIG once, then EVENTS (a JSON array of rows),
-REQUESTS (raw ingest requests, when the process runs the pipeline: ingestd.py), SALTS, ROTATE and
-STOP; the process answers DONE (every frame up to `seq` is durable, the journal ends at
+REQUESTS (raw ingest requests, when the process runs the pipeline: ingestd.py), SALTS, SHIP, ROTATE
+and STOP; the process answers DONE (every frame up to `seq` is durable, the journal ends at
 segment/offset; for REQUESTS, one DONE per frame carrying its answers), FAILED (those frames are
 not; the payload says why) and ROTATED (the old segment ended at segment/offset); READY once, when
-it holds the journal.
+it holds the journal. ROWS carries the rows of everything appended since the previous ROWS, for the
+server's DuckDB loader (`seq` rows, ending at segment/offset; shipping.py): when SHIP_ROWS are
+waiting, SHIP_SECONDS after the first, on SHIP, and before ROTATED and before exiting.
 """
 
 from __future__ import annotations
@@ -25,18 +27,21 @@ import signal
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+import orjson
 
 from collector.journal import Journal, Position, Sealer
 
 if TYPE_CHECKING:
     from collector.ingestd import IngestSide
+    from collector.shipping import Shipper
 
 FRAME = struct.Struct("<BQIQII")
-CONFIG, EVENTS, ROTATE, STOP, REQUESTS, SALTS = 1, 2, 3, 4, 5, 6
-DONE, FAILED, ROTATED, READY = 11, 12, 13, 14
+CONFIG, EVENTS, ROTATE, STOP, REQUESTS, SALTS, SHIP = 1, 2, 3, 4, 5, 6, 7
+DONE, FAILED, ROTATED, READY, ROWS = 11, 12, 13, 14, 15
 LOCK_NAME = ".lock"
 LOCK_WAIT_SECONDS = 30.0
 
@@ -100,6 +105,14 @@ def serve(sock: socket.socket) -> None:
     with journal_lock(folder, float(config.get("lock_wait", LOCK_WAIT_SECONDS))):
         journal = Journal(folder, int(config["segment_bytes"]))
         journal.truncate_torn_tail()  # an append cut short by a crash was never acknowledged
+        from collector.shipping import Shipper  # Arrow: loaded here, never in the thread-free zygote
+
+        sealer, shipper = Sealer.from_key(config["key"]), Shipper(config["ship_seconds"])
+        # What a predecessor appended after the last rows the server received (nothing on a first start).
+        for _, record in journal.read_from(Position(*config["ship_from"])):
+            shipper.add(orjson.loads(sealer.open(record)))
+        if shipper.rows:
+            sock.sendall(_ship(shipper, journal))
         sock.sendall(frame(READY, at=journal.end))
         ingest: IngestSide | None = None
         if config.get("ingest") is not None:
@@ -111,7 +124,7 @@ def serve(sock: socket.socket) -> None:
             ingest.warm()  # forked from the zygote, which loaded the rules: this only finishes the model rules
             logging.getLogger("collector.journald").info("journal process ready", extra={"pid": os.getpid()})
         try:
-            _run(sock, buffer, journal, Sealer.from_key(config["key"]), ingest)
+            _run(sock, buffer, journal, sealer, shipper, ingest)
         finally:
             journal.close()
 
@@ -130,9 +143,22 @@ def _read_config(sock: socket.socket, buffer: bytearray) -> dict[str, Any]:
         buffer += data
 
 
-def _run(sock: socket.socket, buffer: bytearray, journal: Journal, sealer: Sealer, ingest: IngestSide | None) -> None:
-    while _handle(sock, take_frames(buffer), journal, sealer, ingest):
-        data = sock.recv(1 << 20)
+def _run(
+    sock: socket.socket,
+    buffer: bytearray,
+    journal: Journal,
+    sealer: Sealer,
+    shipper: Shipper,
+    ingest: IngestSide | None,
+) -> None:
+    while _handle(sock, take_frames(buffer), journal, sealer, shipper, ingest):
+        sock.settimeout(shipper.wait())
+        try:
+            data = sock.recv(1 << 20)
+        except TimeoutError:  # quiet: the waiting rows are due
+            sock.settimeout(None)
+            sock.sendall(_ship(shipper, journal))
+            continue
         if not data:
             return  # the server is gone: nobody waits for an acknowledgement
         buffer += data
@@ -144,34 +170,56 @@ def _run(sock: socket.socket, buffer: bytearray, journal: Journal, sealer: Seale
 
 
 def _handle(
-    sock: socket.socket, frames: list[Frame], journal: Journal, sealer: Sealer, ingest: IngestSide | None
+    sock: socket.socket,
+    frames: list[Frame],
+    journal: Journal,
+    sealer: Sealer,
+    shipper: Shipper,
+    ingest: IngestSide | None,
 ) -> bool:
     """Append runs of EVENTS and REQUESTS frames with one fdatasync each; False after STOP."""
     run = _Run()
+    ship = False
     for f in frames:
         if f.kind == EVENTS:
             if f.payload:
                 run.payloads.append(sealer.seal(f.payload))
+                run.rows.extend(orjson.loads(f.payload))
             run.last = f.seq
         elif f.kind == REQUESTS and ingest is not None:
             rows, answers = ingest.handle(f.payload)
             if rows:
-                run.payloads.append(sealer.seal(rows))
+                run.payloads.append(sealer.seal(orjson.dumps(rows)))
+                run.rows.extend(rows)
             run.answers.append((f.seq, answers))
             run.last = f.seq
         elif f.kind == SALTS and ingest is not None:
             ingest.set_salts(f.payload)
+        elif f.kind == SHIP:
+            ship = True
         else:
-            sock.sendall(run.append(journal))
+            sock.sendall(run.append(journal, shipper))
             run = _Run()
+            if f.kind in (ROTATE, STOP):
+                sock.sendall(_ship(shipper, journal))
             if f.kind == ROTATE:
                 sock.sendall(_rotate(journal, f.seq))
             elif f.kind == STOP:
                 return False
             else:
                 sock.sendall(frame(FAILED, f.seq, f"unexpected frame kind {f.kind}".encode()))
-    sock.sendall(run.append(journal))
+    sock.sendall(run.append(journal, shipper))
+    if ship or shipper.due():
+        sock.sendall(_ship(shipper, journal))
     return True
+
+
+def _ship(shipper: Shipper, journal: Journal) -> bytes:
+    """The ROWS frame for the rows appended since the last one (b"" when there are none)."""
+    if not shipper.rows:
+        return b""
+    count, payload = shipper.take()
+    return frame(ROWS, count, payload, journal.end)
 
 
 class _Run:
@@ -179,10 +227,11 @@ class _Run:
 
     def __init__(self) -> None:
         self.payloads: list[bytes] = []
+        self.rows: list[Sequence[Any]] = []
         self.answers: list[tuple[int, bytes]] = []
         self.last = 0
 
-    def append(self, journal: Journal) -> bytes:
+    def append(self, journal: Journal, shipper: Shipper) -> bytes:
         """Append, fdatasync; the frames to send back (DONE or FAILED), b"" when there was nothing."""
         if not self.last:
             return b""
@@ -192,6 +241,7 @@ class _Run:
         except OSError as exc:
             return frame(FAILED, self.last, f"journal write failed: {exc}".encode())
         micros = int((time.perf_counter() - started) * 1e6)
+        shipper.add(self.rows)
         out = [frame(DONE, seq, answers, end, micros) for seq, answers in self.answers]
         if not self.answers or self.answers[-1][0] != self.last:
             out.append(frame(DONE, self.last, at=end, micros=micros))

@@ -26,10 +26,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import duckdb
-import orjson
+import pyarrow as pa
 
 from collector.accept import Refusal, Tally
-from collector.batches import BatchHook, Row, load_rows, replay, to_row
+from collector.batches import BatchHook, load_rows, replay, to_row
 from collector.commits import CommitStats
 from collector.commits import WriteFailed as WriteFailed
 from collector.events import DropReason, Event
@@ -38,6 +38,7 @@ from collector.journal import Journal, Position, Sealer
 from collector.journal_link import JournalLink
 from collector.journald import journal_lock
 from collector.scrub import ScrubCounts
+from collector.shipping import decode
 
 log = logging.getLogger("collector.writer")
 
@@ -87,7 +88,7 @@ class Writer:
         self.scrubbed = scrubbed
         self.link = JournalLink(journal, sealer, self._durable, self.stats, ingest=ingest, on_answers=self._answered)
         self._drops: Counter[tuple[str, str, DropReason]] = Counter()
-        self._pending: list[tuple[list[Row] | bytes, int, Position]] = []
+        self._pending: list[tuple[bytes | pa.Table, int, Position]] = []  # batches from the journal process
         self._cond = threading.Condition()
         # One load at a time: this writer's and the scale-out loader's (load_unseen), whose hooks upsert the same rows.
         self.db_lock = threading.Lock()
@@ -101,7 +102,7 @@ class Writer:
     def start(self) -> None:
         with journal_lock(self.journal.folder):  # a journal process left by a killed server has finished
             self.stats.replayed = replay(self.con, self.journal, self.sealer)
-            self.link.end = self._loaded = self.journal.end
+            self.link.end = self.link.shipped = self._loaded = self.journal.end
             self.journal.close()  # the journal process appends from here on
         if self.stats.replayed:
             log.warning("replayed events from the journal after an unclean stop", extra={"events": self.stats.replayed})
@@ -152,7 +153,10 @@ class Writer:
 
     def sync(self, timeout: float = 30.0) -> bool:
         """Block until everything journaled so far is in DuckDB (for readers that must see the latest events)."""
-        return self._wait_loaded(self.link.end, timeout)
+        target = self.link.end
+        if self.link.shipped < target:
+            self.link.ship(timeout)
+        return self._wait_loaded(target, timeout)
 
     def seal_off(self, timeout: float = 30.0) -> bool:
         """Load the journal into DuckDB, then delete it: nothing written before this call stays in the journal.
@@ -166,9 +170,9 @@ class Writer:
         self.journal.drop_before(Position(ended.segment + 1, 0))  # the journal may have moved on since
         return True
 
-    def _durable(self, rows: list[Row] | bytes, count: int, end: Position) -> None:
+    def _durable(self, batch: bytes, count: int, end: Position) -> None:
         with self._cond:
-            self._pending.append((rows, count, end))
+            self._pending.append((batch, count, end))
             self._pending_rows += count
             if self._pending_rows >= self.batch_events:
                 self._cond.notify_all()
@@ -206,31 +210,29 @@ class Writer:
                     if self._stopping:
                         return
                     continue
-                taken: list[list[Row] | bytes] = []
+                taken: list[tuple[bytes | pa.Table, int, Position]] = []
                 count = 0
-                position: Position | None = None
                 while self._pending and count < self.batch_events:
-                    rows, n, position = self._pending.pop(0)
-                    taken.append(rows)
-                    count += n
+                    taken.append(self._pending.pop(0))
+                    count += taken[-1][1]
+                position = taken[-1][2] if taken else None
                 self._pending_rows -= count
                 drops, self._drops = self._drops, Counter()
                 self._busy = True
-            # Rows from the journal process arrive as the JSON it journaled: decoded here, off the event loop.
-            batch: list[Row] = [r for rows in taken for r in (orjson.loads(rows) if isinstance(rows, bytes) else rows)]
             started = time.perf_counter()
             try:
+                # The batches come as Arrow buffers from the journal process: next to nothing to do here.
+                tables = [b if isinstance(b, pa.Table) else decode(b) for b, _, _ in taken]
                 with self.db_lock:
-                    load_rows(self.con, batch, position, self.hooks, drops)
+                    load_rows(self.con, pa.concat_tables(tables) if tables else [], position, self.hooks, drops)
             except Exception as exc:
                 self.stats.load_failures += 1
                 self.load_error = str(exc)
-                log.error("loading %d events into DuckDB failed; retrying: %s", len(batch), exc)
+                log.error("loading %d events into DuckDB failed; retrying: %s", count, exc)
                 with self._cond:
                     self._busy = False
-                    if batch and position is not None:
-                        self._pending.insert(0, (batch, len(batch), position))
-                        self._pending_rows += len(batch)
+                    self._pending[:0] = taken
+                    self._pending_rows += count
                     self._drops.update(drops)
                     if self._stopping:
                         return  # the journal keeps them: the next start replays them
@@ -238,7 +240,7 @@ class Writer:
                 continue
             self.load_error = None
             self.stats.loads += 1
-            self.stats.loaded_events += len(batch)
+            self.stats.loaded_events += count
             self.stats.load_ms_total += (time.perf_counter() - started) * 1000
             with self._cond:
                 self._busy = False

@@ -53,14 +53,13 @@ def test_a_frame_answers_each_request_and_journals_only_the_kept_rows(side: Inge
     statuses = [r.status if isinstance(r, Refusal) else 202 for r in answers.refusals]
     assert statuses == [202, 400, 403, 403, 202, 202]
     assert orjson.loads(answers.refusals[2].body)["field"] == "d"  # type: ignore[union-attr]
-    assert answers.stored == 1
-    assert answers.rows == rows
-    (row,) = orjson.loads(rows)
+    assert answers.stored == len(rows) == 1
+    (row,) = rows
     stored = dict(zip(SCHEMA.names, row, strict=True))
     assert stored["screen_w"] == 390 and stored["site"] == SITE
     salt = b"a" * 32
     assert stored["visitor"] == daily_visitor(salt, SITE, "198.51.100.7", DESKTOP_UA)
-    assert "198.51.100.7" not in rows.decode()
+    assert b"198.51.100.7" not in orjson.dumps(rows)
     today = datetime.now(UTC).date().isoformat()
     assert answers.drops == {(SITE, today, "bot"): 1}
     assert answers.device_hits + answers.device_misses >= 1
@@ -70,7 +69,7 @@ def test_counters_are_sent_once_and_nothing_is_journaled_for_a_refused_frame(sid
     side.handle(dump_requests([("198.51.100.9", headers(BOT_UA), body())]))
     rows, payload = side.handle(dump_requests([("198.51.100.9", headers(), b"[]")]))
     answers = load_answers(payload)
-    assert rows == b"" and answers.stored == 0
+    assert rows == [] and answers.stored == 0
     assert answers.drops is None, "the bot was counted with the frame before"
     assert answers.refusals[0] is not None and answers.refusals[0].status == 400
 
@@ -79,7 +78,7 @@ def test_the_servers_salts_replace_the_process_copy(side: IngestSide) -> None:
     today: date = datetime.now(UTC).date()
     side.set_salts(pickle.dumps({today: b"c" * 32}))
     rows, _ = side.handle(dump_requests([("203.0.113.5", headers(), body())]))
-    (row,) = orjson.loads(rows)
+    (row,) = rows
     assert row[SCHEMA.names.index("visitor")] == daily_visitor(b"c" * 32, SITE, "203.0.113.5", DESKTOP_UA)
 
 
@@ -129,6 +128,6 @@ def test_an_unexpected_error_costs_one_request_a_500_and_logs_no_request_data(
         side.acceptor.pipeline = Pipeline(steps)
     answers = load_answers(payload)
     assert [r.status if r else 202 for r in answers.refusals] == [500, 202]
-    assert answers.stored == 1 and len(orjson.loads(rows)) == 1
+    assert answers.stored == len(rows) == 1
     assert "unexpected KeyError accepting a request" in caplog.text
     assert "secret" not in caplog.text and "boom" not in caplog.text and "198.51.100.7" not in caplog.text
