@@ -39,7 +39,7 @@ class Shipper:
         self.rows: list[Row] = []
         self.since = 0.0
 
-    def add(self, rows: list[Row]) -> None:
+    def add(self, rows: Sequence[Row]) -> None:
         if rows and not self.rows:
             self.since = time.monotonic()
         self.rows.extend(rows)
@@ -56,7 +56,7 @@ class Shipper:
         return len(rows), encode(rows)
 
 
-def encode(rows: list[Row]) -> bytes:
+def encode(rows: Sequence[Row]) -> bytes:
     try:
         return _ARROW + to_ipc(rows)
     except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
