@@ -4,9 +4,10 @@ Handlers never touch DuckDB. They queue each request (submit; the journal proces
 ingestd.py) or, where the pipeline ran in process, its events (write) with a future and await it. Once
 per turn of the event loop, everything queued goes to the journal process (journald.py) in frames; it
 appends the rows as encrypted records, fdatasyncs, and answers; the loop then resolves every future:
-that is the durable commit behind a 202. The loader thread takes what the journal holds and
-inserts it into DuckDB as one Arrow table per transaction, together with the journal position it has
-loaded through, so a crash between the two replays each record exactly once.
+that is the durable commit behind a 202. The journal process also ships the durable rows back as
+Arrow batches (shipping.py); the loader thread inserts what has come since its last load into DuckDB
+as one table per transaction, together with the journal position it has loaded through, so a crash
+between the two replays each record exactly once.
 
 Small DuckDB transactions cost 4-20 ms each on these machines (the insert and its own WAL fsync), so
 committing every group to DuckDB capped ingest near 64 events per commit; the journal's fsync is the
@@ -88,7 +89,7 @@ class Writer:
         self.scrubbed = scrubbed
         self.link = JournalLink(journal, sealer, self._durable, self.stats, ingest=ingest, on_answers=self._answered)
         self._drops: Counter[tuple[str, str, DropReason]] = Counter()
-        self._pending: list[tuple[bytes | pa.Table, int, Position]] = []  # batches from the journal process
+        self._pending: list[tuple[bytes, int, Position]] = []  # batches from the journal process
         self._cond = threading.Condition()
         # One load at a time: this writer's and the scale-out loader's (load_unseen), whose hooks upsert the same rows.
         self.db_lock = threading.Lock()
@@ -210,7 +211,7 @@ class Writer:
                     if self._stopping:
                         return
                     continue
-                taken: list[tuple[bytes | pa.Table, int, Position]] = []
+                taken: list[tuple[bytes, int, Position]] = []
                 count = 0
                 while self._pending and count < self.batch_events:
                     taken.append(self._pending.pop(0))
@@ -221,8 +222,7 @@ class Writer:
                 self._busy = True
             started = time.perf_counter()
             try:
-                # The batches come as Arrow buffers from the journal process: next to nothing to do here.
-                tables = [b if isinstance(b, pa.Table) else decode(b) for b, _, _ in taken]
+                tables = [decode(batch) for batch, _, _ in taken]  # Arrow buffers: next to nothing to do here
                 with self.db_lock:
                     load_rows(self.con, pa.concat_tables(tables) if tables else [], position, self.hooks, drops)
             except Exception as exc:
