@@ -33,6 +33,13 @@ class Journal:
         self.folder = folder
         self.segment_bytes = segment_bytes
         folder.mkdir(parents=True, exist_ok=True)
+        self._fd = -1
+        self.reopen()
+
+    def reopen(self) -> None:
+        """Find the last segment and its end afresh: another process may have appended since."""
+        if self._fd >= 0:
+            os.close(self._fd)
         segments = self.segments()
         self._segment = segments[-1] if segments else 1
         self._fd = self._open(self._segment)
@@ -128,6 +135,7 @@ class Journal:
 
     def close(self) -> None:
         os.close(self._fd)
+        self._fd = -1
 
 
 class Sealer:

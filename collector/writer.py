@@ -102,6 +102,7 @@ class Writer:
 
     def start(self) -> None:
         with journal_lock(self.journal.folder):  # a journal process left by a killed server has finished
+            self.journal.reopen()  # what it appended after this server opened the journal counts too
             self.stats.replayed = replay(self.con, self.journal, self.sealer)
             self.link.end = self.link.shipped = self._loaded = self.journal.end
             self.journal.close()  # the journal process appends from here on
