@@ -114,12 +114,14 @@ class Journal:
         """Cut a partly written last record (a crash during write, never acknowledged); return bytes cut."""
         good = Position(self._segment, 0)
         for position, _ in self.read_from(Position(self._segment, 0)):
+            if position.segment != self._segment:
+                break  # a later segment is not this one's tail (only a stale view sees one: reopen)
             good = position
-        cut = self._offset - good.offset
+        cut = os.lseek(self._fd, 0, os.SEEK_END) - good.offset  # the file's end, whoever appended last
         if cut:
             os.ftruncate(self._fd, good.offset)
             os.fsync(self._fd)
-            self._offset = good.offset
+        self._offset = good.offset
         return cut
 
     def drop_before(self, position: Position) -> None:

@@ -89,3 +89,14 @@ def test_a_forced_rotation_keeps_the_end_until_something_is_written_and_the_old_
     after = journal.append([b"new"])
     assert after == Position(2, after.offset) and after.offset > 0
     assert [p for _, p in journal.read_from(loaded)] == [b"new"], "a stored position in a deleted segment still works"
+
+
+def test_cutting_a_torn_tail_never_reads_a_later_segment_as_this_ones(tmp_path: Path) -> None:
+    stale = Journal(tmp_path / "j")  # opened before another process appended and rotated
+    other = Journal(tmp_path / "j", segment_bytes=1)
+    other.append([b"one"])
+    other.append([b"two, in segment 2"])
+    size = (tmp_path / "j" / "0000000001.log").stat().st_size
+    assert stale.truncate_torn_tail() == 0
+    assert (tmp_path / "j" / "0000000001.log").stat().st_size == size
+    assert [p for _, p in Journal(tmp_path / "j").read_from(Position(0, 0))] == [b"one", b"two, in segment 2"]
