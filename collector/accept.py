@@ -46,6 +46,10 @@ class Verdict(NamedTuple):
 DayDrop = tuple[str, str, DropReason]
 
 
+def day_drop(site: str, reason: DropReason) -> DayDrop:
+    return (site, datetime.now(UTC).date().isoformat(), reason)
+
+
 @dataclass(slots=True)
 class Tally:
     """What /metrics reports of ingest; kept where the pipeline runs and sent to the server from the process."""

@@ -13,11 +13,11 @@ import pickle
 import traceback
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import NamedTuple
 
 from collector import device_names
-from collector.accept import Acceptor, DayDrop, Refusal, refusal
+from collector.accept import Acceptor, DayDrop, Refusal, day_drop, refusal
 from collector.batches import Row, to_row
 from collector.devices import Detector
 from collector.devices import warm as warm_devices
@@ -78,7 +78,7 @@ class IngestSide:
         warm_devices()
 
     def _count_drop(self, site: str, reason: DropReason) -> None:
-        self.drops[(site, _today(), reason)] += 1
+        self.drops[day_drop(site, reason)] += 1
 
     def set_salts(self, payload: bytes) -> None:
         self.salts.replace(pickle.loads(payload))
@@ -127,10 +127,6 @@ class IngestSide:
             device_names.complete(),
         )
         return rows, pickle.dumps(answers, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _today() -> str:
-    return datetime.now(UTC).date().isoformat()
 
 
 def load_answers(payload: bytes) -> Answers:

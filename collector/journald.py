@@ -111,8 +111,7 @@ def serve(sock: socket.socket) -> None:
         # What a predecessor appended after the last rows the server received (nothing on a first start).
         for _, record in journal.read_from(Position(*config["ship_from"])):
             shipper.add(orjson.loads(sealer.open(record)))
-        if shipper.rows:
-            sock.sendall(_ship(shipper, journal))
+        sock.sendall(_ship(shipper, journal))
         sock.sendall(frame(READY, at=journal.end))
         ingest: IngestSide | None = None
         if config.get("ingest") is not None:

@@ -23,13 +23,12 @@ import time
 from collections import Counter
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
 
-from collector.accept import Refusal, Tally
+from collector.accept import Refusal, Tally, day_drop
 from collector.batches import BatchHook, load_rows, replay, to_row
 from collector.commits import CommitStats
 from collector.commits import WriteFailed as WriteFailed
@@ -149,9 +148,8 @@ class Writer:
             raise WriteFailed(f"loading into DuckDB fails: {self.load_error}")
 
     def count_drop(self, site: str, reason: DropReason) -> None:
-        day = datetime.now(UTC).date().isoformat()
         with self._cond:
-            self._drops[(site, day, reason)] += 1
+            self._drops[day_drop(site, reason)] += 1
 
     def sync(self, timeout: float = 30.0) -> bool:
         """Block until everything journaled so far is in DuckDB (for readers that must see the latest events)."""
