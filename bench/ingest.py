@@ -4,7 +4,8 @@ Run: .venv/bin/python bench/ingest.py [--seconds 10] [--connections 64] [--round
 Drives each server from a separate process: wrk if installed (Debian package `wrk`), else an async
 load generator. Prints requests/s, p50/p99 latency, events stored per second and the ratio collector/no-op,
 for each round (no-op, then collector) and their median: on these machines the no-op alone varies by
-a third between back-to-back runs, so one pair says little.
+a third between back-to-back runs, so one pair says little. The collector's log lines above info
+(a journal process that exited, a failed write) are printed under its row, and its logs kept.
 """
 
 from __future__ import annotations
@@ -264,8 +265,21 @@ def measure(
     script: Path,
     uas: list[str],
     token: Callable[[], str] | None = None,
+    log: Path | None = None,
 ) -> dict[str, float]:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with contextlib.ExitStack() as stack:
+        stderr = stack.enter_context(log.open("wb")) if log else subprocess.DEVNULL
+        return _measure(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr), port, args, script, uas, token)
+
+
+def _measure(
+    proc: subprocess.Popen[bytes],
+    port: int,
+    args: argparse.Namespace,
+    script: Path,
+    uas: list[str],
+    token: Callable[[], str] | None,
+) -> dict[str, float]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc)
@@ -285,6 +299,11 @@ def measure(
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     return result
+
+
+def complaints(log: Path) -> list[str]:
+    """The server's log lines at warning level or above: a healthy run has none."""
+    return [line for line in log.read_text(errors="replace").splitlines() if '"level":"info"' not in line]
 
 
 def stored_events(data_dir: Path) -> int:
@@ -325,6 +344,7 @@ def main() -> None:
     print(head)
     os.environ["COLLECTOR_LOG_LEVEL"] = "warning"
     ratios = []
+    keep = False  # the servers' logs, when one complained
     for round_ in range(1, args.rounds + 1):
         port = free_port()
         noop = measure([sys.executable, str(tmp / "noop.py"), str(port)], port, args, script, uas)
@@ -333,10 +353,14 @@ def main() -> None:
         cmd = [sys.executable, "-m", "collector", "serve", "--config", str(tmp / "collector.toml")]
         cmd += ["--data-dir", str(data_dir), "--port", str(port)]
         token = functools.partial(admin_token, tmp / "collector.toml", data_dir)
-        real = measure(cmd, port, args, script, uas, token)
+        log = tmp / f"collector{round_}.log"
+        real = measure(cmd, port, args, script, uas, token, log)
         stored = stored_events(data_dir)
         print_row(f"no-op ({round_})", noop, None, args)
         print_row(f"collector ({round_})", real, stored, args)
+        for line in complaints(log)[:5]:
+            print(f"  server log: {line[:300]}")
+            keep = True
         ratios.append(real["rps"] / noop["rps"])
         if "commits" in real:
             misses, commits = int(real["misses"]), max(1.0, real["commits"])
@@ -348,7 +372,10 @@ def main() -> None:
     each = ", ".join(f"{r:.2f}" for r in ratios)
     print(f"ratio collector/no-op: {statistics.median(ratios):.2f} (median of the rounds: {each})")
     print(f"load average before the run: {load_before}; after: {os.getloadavg()[0]:.2f}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    if keep:
+        print(f"the collector's logs are kept in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def print_row(name: str, result: dict[str, float], stored: int | None, args: argparse.Namespace) -> None:

@@ -151,7 +151,11 @@ def _run(
     ingest: IngestSide | None,
 ) -> None:
     while _handle(sock, take_frames(buffer), journal, sealer, shipper, ingest):
-        sock.settimeout(shipper.wait())
+        wait = shipper.wait()
+        if wait == 0.0:  # due since _handle looked: settimeout(0.0) would make recv non-blocking, not wait
+            sock.sendall(_ship(shipper, journal))
+            continue
+        sock.settimeout(wait)
         try:
             data = sock.recv(1 << 20)
         except TimeoutError:  # quiet: the waiting rows are due

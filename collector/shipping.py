@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -34,22 +34,23 @@ Row = Sequence[Any]
 class Shipper:
     """The rows appended since the last batch, and when the first of them was."""
 
-    def __init__(self, seconds: float = SHIP_SECONDS) -> None:
+    def __init__(self, seconds: float = SHIP_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
+        self.clock = clock
         self.rows: list[Row] = []
         self.since = 0.0
 
     def add(self, rows: Sequence[Row]) -> None:
         if rows and not self.rows:
-            self.since = time.monotonic()
+            self.since = self.clock()
         self.rows.extend(rows)
 
     def due(self) -> bool:
-        return len(self.rows) >= SHIP_ROWS or (bool(self.rows) and time.monotonic() - self.since >= self.seconds)
+        return len(self.rows) >= SHIP_ROWS or (bool(self.rows) and self.clock() - self.since >= self.seconds)
 
     def wait(self) -> float | None:
-        """Seconds until the batch is due; None while there is nothing to ship."""
-        return max(0.0, self.since + self.seconds - time.monotonic()) if self.rows else None
+        """Seconds until the batch is due (0.0 once it is); None while there is nothing to ship."""
+        return max(0.0, self.since + self.seconds - self.clock()) if self.rows else None
 
     def take(self) -> tuple[int, bytes]:
         rows, self.rows = self.rows, []
