@@ -23,11 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from collector.accept import Refusal
 from collector.commits import CommitStats, WriteFailed, settle
-from collector.ingestd import Answers, IngestConfig, RawRequest, dump_requests, load_answers
+from collector.framing import Row, request_frames, row_frames
+from collector.ingestd import Answers, IngestConfig, RawRequest, load_answers
 from collector.journal import Journal, Position, Sealer
 from collector.journal_start import start_journal_process
 from collector.journald import (
@@ -49,13 +48,6 @@ from collector.shipping import SHIP_SECONDS
 from collector.zygote import exited, kill
 
 log = logging.getLogger("collector.writer")
-
-Row = tuple[Any, ...]
-MAX_FRAME_BYTES = 4 << 20  # well under the journal's record limit
-# Rows come out at most a few times larger than the bodies they were parsed from.
-MAX_REQUESTS_FRAME_BYTES = 1 << 20
-# Small frames let the journal process answer the first requests of a busy loop turn while it parses the rest.
-REQUESTS_PER_FRAME = 16
 
 
 @dataclass(slots=True)
@@ -226,17 +218,9 @@ class JournalLink:
         if self._requests:
             self._flush_requests()
         items, self._outbox = self._outbox, []
-        while items:
-            chunk = items
-            rows = [r for rs, _ in chunk for r in rs]
-            payload = orjson.dumps(rows) if rows else b""
-            while len(payload) > MAX_FRAME_BYTES and len(chunk) > 1:
-                chunk = chunk[: len(chunk) // 2]
-                rows = [r for rs, _ in chunk for r in rs]
-                payload = orjson.dumps(rows)
-            items = items[len(chunk) :]
+        for futures, rows, payload in row_frames(items):
             self._seq += 1
-            self._groups.append(_Group(self._seq, len(rows), [f for _, f in chunk]))
+            self._groups.append(_Group(self._seq, rows, futures))
             self._send(frame(EVENTS, self._seq, payload))
 
     def _flush_requests(self) -> None:
@@ -247,17 +231,10 @@ class JournalLink:
             return
         self.send_salts()
         items, self._requests = self._requests, []
-        while items:
-            chunk, size = 0, 0
-            while chunk < min(len(items), REQUESTS_PER_FRAME) and (
-                chunk == 0 or size + _size(items[chunk][0]) <= MAX_REQUESTS_FRAME_BYTES
-            ):
-                size += _size(items[chunk][0])
-                chunk += 1
+        for futures, payload in request_frames(items):
             self._seq += 1
-            self._groups.append(_Group(self._seq, None, [f for _, f in items[:chunk]]))
-            self._send(frame(REQUESTS, self._seq, dump_requests([r for r, _ in items[:chunk]])))
-            items = items[chunk:]
+            self._groups.append(_Group(self._seq, None, futures))
+            self._send(frame(REQUESTS, self._seq, payload))
 
     def send_salts(self) -> None:
         """On the loop: give the journal process the salts if they changed since it last got them (a rotation)."""
@@ -435,7 +412,3 @@ class JournalLink:
             return
         if self._loop is not None:
             self._bind(self._loop)
-
-
-def _size(request: RawRequest | None) -> int:
-    return len(request[2]) if request is not None else 0
