@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from collector.devices import Device, detect
+from collector.devices import HINT_HEADERS, Device, detect
 from collector.urls import BadURL, referrer_host, split_page_url
 
 Detect = Callable[[str, Mapping[str, str]], Device]
 LIST_KEYS = ("device_type", "os", "browser", "language", "timezone", "referrer", "utm_source", "utm_medium", "path")
 FLAG_KEYS = ("campaign", "referred")
-HINT_HEADERS = ("sec-ch-ua", "sec-ch-ua-mobile", "sec-ch-ua-model", "sec-ch-ua-platform", "sec-ch-ua-platform-version")
 
 
 class RuleError(Exception):

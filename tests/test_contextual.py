@@ -62,3 +62,12 @@ def test_malformed_rules_are_refused_with_their_name() -> None:
         parse_rules('[x]\ndescription = "nothing"\n')
     with pytest.raises(RuleError, match="not valid TOML"):
         parse_rules("[x\n")
+
+
+def test_the_context_reads_the_same_hint_headers_as_ingest() -> None:
+    # An Android app's WebView sends its package name; ingest calls that browser a WebView, and so does the context.
+    rules = parse_rules('[in_app]\nbrowser = ["Chrome Mobile WebView"]\n')
+    in_app = build_context({"user-agent": ANDROID_UA, "x-requested-with": "com.example.app"})
+    assert in_app.browser == "Chrome Mobile WebView"
+    assert evaluate(rules, in_app) == ["in_app"]
+    assert evaluate(rules, build_context({"user-agent": ANDROID_UA})) == []
