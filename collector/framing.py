@@ -7,14 +7,14 @@ of consecutive items, so one acknowledgement settles all their waiters. Pure: jo
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import orjson
 
+from collector.batches import Row
 from collector.ingestd import RawRequest, dump_requests
 
 T = TypeVar("T")
-Row = tuple[Any, ...]
 MAX_FRAME_BYTES = 4 << 20  # well under the journal's record limit
 # Rows come out at most a few times larger than the bodies they were parsed from.
 MAX_REQUESTS_FRAME_BYTES = 1 << 20

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collector.accept import Refusal
+from collector.batches import Row
 from collector.commits import CommitStats, WriteFailed, settle
-from collector.framing import Row, request_frames, row_frames
+from collector.framing import request_frames, row_frames
 from collector.ingestd import Answers, IngestConfig, RawRequest, load_answers
 from collector.journal import Journal, Position, Sealer
 from collector.journal_start import start_journal_process

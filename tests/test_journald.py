@@ -12,8 +12,9 @@ import orjson
 from collector.batches import to_row
 from collector.journal import Journal, Sealer
 from collector.journald import DONE, EVENTS, ROWS, STOP, Frame, _run, frame, take_frames
-from collector.shipping import Shipper, decode
+from collector.shipping import Shipper
 from tests.test_journal import event
+from tests.test_journal_link import paths
 
 
 def answers(sock: socket.socket, count: int, failures: list[BaseException]) -> list[Frame]:
@@ -56,7 +57,7 @@ def test_rows_that_fall_due_between_two_looks_at_the_clock_are_shipped_and_the_l
         done, rows = answers(server, 2, failures)
         assert (done.kind, done.seq) == (DONE, 1)
         assert (rows.kind, rows.seq) == (ROWS, 1)
-        assert decode(rows.payload).column("path").to_pylist() == ["/due"]
+        assert paths(rows.payload) == ["/due"]
         server.sendall(frame(STOP, 2))  # the loop still takes frames, and stops when told
         thread.join(10)
     journal.close()
