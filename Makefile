@@ -22,6 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check collector tests bench
 	$(BIN)/ruff format --check collector tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

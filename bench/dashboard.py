@@ -30,8 +30,10 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collector import breakdowns, store, users
+from collector.access import users
 from collector.settings import Site, load_settings
+from collector.stats import breakdowns
+from collector.storage import store
 from tests.conftest import LiveServer
 
 KEY = "bench-key-kept"

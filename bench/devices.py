@@ -31,7 +31,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from collector import devices  # noqa: E402
+from collector.devices import detect as devices  # noqa: E402
 
 CORPORA = ROOT / "bench" / "corpora"
 UAP = CORPORA / "uap-core" / "usr" / "share" / "uap-core" / "tests"

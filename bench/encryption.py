@@ -17,13 +17,13 @@ from pathlib import Path
 
 import duckdb
 
+from collector.durable.journal import Journal, Sealer
+from collector.durable.writer import Writer
 from collector.events import Event, Request
-from collector.journal import Journal, Sealer
-from collector.parsing import build_event
-from collector.pipeline import build_pipeline
+from collector.ingest.parsing import build_event
+from collector.ingest.pipeline.steps import build_pipeline
 from collector.settings import Settings, Site
-from collector.store import migrate, open_database
-from collector.writer import Writer
+from collector.storage.store import migrate, open_database
 
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 KEY = secrets.token_hex(32)

@@ -308,8 +308,8 @@ def complaints(log: Path) -> list[str]:
 
 def stored_events(data_dir: Path) -> int:
     sys.path.insert(0, str(ROOT))
-    from collector.keys import load_keys
-    from collector.store import open_database
+    from collector.identifiers.keys import load_keys
+    from collector.storage.store import open_database
 
     keys = load_keys(data_dir / "collector.key", create=False)
     con = open_database(data_dir / "collector.duckdb", keys.database_key, read_only=True)

@@ -28,19 +28,19 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collector import device_names
-from collector.accept import Acceptor
-from collector.asgi import App, Direct, header_map, read_body, respond_prebuilt
-from collector.batches import to_row
-from collector.clientip import client_ip
-from collector.devices import Detector, warm
+from collector.devices import hardware
+from collector.devices.detect import Detector, warm
 from collector.events import DropReason, Event, Request
-from collector.ingest import Ingest, InProcess
-from collector.ingestd import IngestSide, dump_requests
-from collector.parsing import build_event, parse_body
-from collector.pipeline import build_pipeline
-from collector.ratelimit import RateLimits
+from collector.http.asgi import App, Direct, header_map, read_body, respond_prebuilt
+from collector.http.ingest import Ingest, InProcess
+from collector.ingest.accept import Acceptor
+from collector.ingest.clientip import client_ip
+from collector.ingest.handler import IngestSide, dump_requests
+from collector.ingest.parsing import build_event, parse_body
+from collector.ingest.pipeline.steps import build_pipeline
+from collector.ingest.ratelimit import RateLimits
 from collector.settings import Settings, Site
+from collector.storage.batches import to_row
 
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 BODY = (
@@ -114,7 +114,7 @@ def main() -> None:
     settings = replace(Settings(), data_dir=tmp, sites=(site,), **unlimited)  # type: ignore[arg-type]
     detector = Detector()
     warm()
-    while not device_names.complete():  # the background build would otherwise share the GIL with every figure
+    while not hardware.complete():  # the background build would otherwise share the GIL with every figure
         time.sleep(0.2)
     pipeline = build_pipeline(settings, b"p" * 32, lambda day: b"s" * 16, detector.detect)
     request = Request(ip="127.0.0.1", user_agent=UA, hints={}, gpc=False, prefetch=False)
@@ -160,7 +160,7 @@ def main() -> None:
 
 def whole_app_with_writer(tmp: Path, settings: Settings) -> float:
     """The app as served (lifespan, journal process, loader thread), without uvicorn."""
-    from collector.app import create_app
+    from collector.http.app import create_app
 
     app = create_app(replace(settings, data_dir=tmp / "data"))
 

@@ -21,9 +21,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from collector import breakdowns, queries
 from collector.settings import Site, load_settings
-from collector.store import migrate, open_database
+from collector.stats import breakdowns, queries
+from collector.storage.store import migrate, open_database
 
 SITES = ("big.example", "mid.example", "small.example")
 DAYS = 90

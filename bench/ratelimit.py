@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import ingest as base
 
-from collector.ratelimit import RateLimits
+from collector.ingest.ratelimit import RateLimits
 from collector.settings import load_settings
 
 OFF = "rate_limit_client_per_second = 0\nrate_limit_site_per_second = 0\n"

@@ -12,10 +12,10 @@ import statistics
 import time
 from datetime import UTC, datetime
 
-from collector.devices import Detector, warm
+from collector.devices.detect import Detector, warm
 from collector.events import Event, Request
-from collector.parsing import build_event
-from collector.pipeline import Pipeline, build_pipeline
+from collector.ingest.parsing import build_event
+from collector.ingest.pipeline.steps import Pipeline, build_pipeline
 from collector.settings import Settings, Site
 
 UA = (

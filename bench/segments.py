@@ -35,13 +35,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import ingest as ingest_bench  # noqa: E402
 
-from collector import admin  # noqa: E402
-from collector.auth import create_token  # noqa: E402
-from collector.runtime import open_runtime  # noqa: E402
-from collector.segment_index import build_index  # noqa: E402
-from collector.segments import load_definitions, refresh  # noqa: E402
+from collector.access.auth import create_token  # noqa: E402
+from collector.admin import channel as admin  # noqa: E402
+from collector.http.runtime import open_runtime  # noqa: E402
+from collector.identifiers.visitor import consented_visitor  # noqa: E402
+from collector.segments.definitions import load_definitions, refresh  # noqa: E402
+from collector.segments.index import build_index  # noqa: E402
 from collector.settings import load_settings  # noqa: E402
-from collector.visitor import consented_visitor  # noqa: E402
 
 SITE = "example.com"
 NOOP = """

@@ -16,7 +16,3 @@ def resource_dir(name: str) -> Path:
     if checkout.is_dir():
         return checkout
     raise FileNotFoundError(f"{name}/ is missing from the installation (looked in {installed} and {checkout})")
-
-
-def migrations_dir() -> Path:
-    return _PACKAGE / "migrations"

@@ -26,9 +26,9 @@ import httpx
 import nats
 
 from collector.events import Request
-from collector.parsing import build_event, new_event_id
-from collector.store import open_database
-from collector.stream import EVENTS_SUBJECT, encode
+from collector.ingest.parsing import build_event, new_event_id
+from collector.scaleout.stream import EVENTS_SUBJECT, encode
+from collector.storage.store import open_database
 
 SITE = "example.com"
 ORIGIN = "https://example.com"

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import uvicorn
 
-from collector import store
-from collector.app import Live, create_app
+from collector.http.app import Live, create_app
 from collector.settings import Settings, Site, load_settings
+from collector.storage import store
 
 SITE = "example.com"
 ORIGIN = "https://example.com"

@@ -8,10 +8,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from collector import admin, store
-from collector.access import INVALID_TOKEN, require
-from collector.auth import create_token
+from collector.access.auth import create_token
+from collector.access.guard import INVALID_TOKEN, require
+from collector.admin import channel as admin
 from collector.settings import Settings
+from collector.storage import store
 from tests.conftest import SITE, LiveServer
 
 

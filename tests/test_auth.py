@@ -6,7 +6,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from collector.auth import (
+from collector.access.auth import (
     AuthError,
     TokenIndex,
     authenticate,
@@ -15,9 +15,9 @@ from collector.auth import (
     list_tokens,
     revoke_token,
 )
-from collector.ops import OpError, run_op
+from collector.admin.ops import OpError, run_op
 from collector.settings import load_settings
-from collector.store import migrate, open_database
+from collector.storage.store import migrate, open_database
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import pytest
 
-from collector.bots import bot_name, is_prefetch
-from collector.devices import detect
+from collector.devices.bots import bot_name, is_prefetch
+from collector.devices.detect import detect
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from collector import breakdowns
-from collector.store import migrate, open_database
+from collector.stats import breakdowns
+from collector.storage.store import migrate, open_database
 from tests.querydata import EVENTS, insert_events
 
 NOV = [date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)]

@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import orjson
 
-from collector.batches import to_row
-from collector.journal import Journal, Sealer
-from collector.journald import journal_lock
-from collector.keys import load_keys
+from collector.durable.journal import Journal, Sealer
+from collector.durable.process import journal_lock
+from collector.identifiers.keys import load_keys
+from collector.storage.batches import to_row
 from tests.conftest import DESKTOP_UA
 from tests.test_durability import ServerProcess
 from tests.test_journal import event
@@ -117,7 +117,7 @@ def test_offline_the_cli_refuses_a_journal_still_held_after_its_wait_and_leaves_
     proc_server: ServerProcess, tmp_path: Path
 ) -> None:
     segment, record = torn_record(proc_server, tmp_path / "scratch")
-    short_wait = "import sys; from collector import cli; cli.LOCK_WAIT_SECONDS = 0.5; sys.exit(cli.main())"
+    short_wait = "import sys; from collector.cli import main as cli; cli.LOCK_WAIT_SECONDS = 0.5; sys.exit(cli.main())"
     cmd = [sys.executable, "-c", short_wait, "status", "--config", str(proc_server.config)]
     cmd += ["--data-dir", str(proc_server.data_dir)]
     with journal_lock(segment.parent):

@@ -13,7 +13,7 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
-from collector.runtime import open_runtime
+from collector.http.runtime import open_runtime
 from collector.settings import load_settings
 from tests.querydata import SITE, insert_events
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.clientip import client_ip, forwarded_hops, parse_proxies
+from collector.ingest.clientip import client_ip, forwarded_hops, parse_proxies
 
 PROXIES = parse_proxies(["10.0.0.0/8", "fd00::/8"])
 

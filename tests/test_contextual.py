@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from collector.contextual import RuleError, build_context, evaluate, load_rules, parse_rules, preferred_language
-from collector.segments import definitions_dir
+from collector.segments.contextual import (
+    RuleError,
+    build_context,
+    evaluate,
+    load_rules,
+    parse_rules,
+    preferred_language,
+)
+from collector.segments.definitions import definitions_dir
 
 ANDROID_UA = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Mobile Safari/537.36"

@@ -7,8 +7,9 @@ import httpx
 import orjson
 import pytest
 
-from collector import queries, store
-from collector.cli import main
+from collector.cli.main import main
+from collector.stats import queries
+from collector.storage import store
 from tests.conftest import ORIGIN, SITE, LiveServer
 from tests.test_rights import write_config
 

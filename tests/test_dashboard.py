@@ -11,9 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from collector import auth, dashboard, scopes, sessions, store, users
-from collector.cli import main
-from collector.runtime import open_runtime
+from collector.access import auth, sessions, users
+from collector.cli.main import main
+from collector.dashboard import views as dashboard
+from collector.http.runtime import open_runtime
+from collector.stats import filtered as scopes
+from collector.storage import store
 from tests.conftest import LiveServer, make_settings
 from tests.querydata import SITE, insert_events, insert_extras
 

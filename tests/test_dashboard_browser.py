@@ -14,8 +14,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from collector import sessions, store, users
-from collector.auth import Principal
+from collector.access import sessions, users
+from collector.access.auth import Principal
+from collector.storage import store
 from tests.browser import CHROMIUM, LAUNCH_ARGS
 from tests.conftest import DESKTOP_UA, ORIGIN, LiveServer, make_settings
 from tests.querydata import EVENTS, SITE, B, D, Row, insert_events, insert_extras

@@ -1,7 +1,8 @@
 import time
 
-from collector import device_names, devices
-from collector.devices import Detector, detect, hints_from_snippet
+from collector.devices import detect as devices
+from collector.devices import hardware
+from collector.devices.detect import Detector, detect, hints_from_snippet
 
 REDUCED_ANDROID = (
     "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36"
@@ -243,8 +244,8 @@ def test_known_phone_without_mobile_token_stays_a_phone() -> None:
 def test_every_brands_model_rules_are_built_in_the_background_after_warm_up() -> None:
     devices.warm()
     deadline = time.monotonic() + 120
-    while not device_names.complete() and time.monotonic() < deadline:
+    while not hardware.complete() and time.monotonic() < deadline:
         time.sleep(0.1)
-    db = device_names.database()
+    db = hardware.database()
     expected = {id(r) for rules in (db.brands, db.tv_brands) for r in rules.rules if r.models}
-    assert device_names.complete() and expected <= set(db.models)
+    assert hardware.complete() and expected <= set(db.models)

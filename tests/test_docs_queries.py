@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from collector import queries
+from collector.stats import queries
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "queries.md"
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import orjson
 
-from collector.keys import load_keys
-from collector.store import open_database
+from collector.identifiers.keys import load_keys
+from collector.storage.store import open_database
 from tests.conftest import DESKTOP_UA
 
 CONFIG = """

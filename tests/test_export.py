@@ -6,9 +6,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from collector import breakdowns
-from collector.export import export
-from collector.store import migrate, open_database
+from collector.stats import breakdowns
+from collector.stats.export import export
+from collector.storage.store import migrate, open_database
 from tests.querydata import SITE, insert_events, insert_extras
 
 

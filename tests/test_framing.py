@@ -6,7 +6,7 @@ import pickle
 
 import orjson
 
-from collector.framing import (
+from collector.durable.framing import (
     MAX_FRAME_BYTES,
     MAX_REQUESTS_FRAME_BYTES,
     REQUESTS_PER_FRAME,
@@ -14,7 +14,7 @@ from collector.framing import (
     request_frames,
     row_frames,
 )
-from collector.ingestd import RawRequest
+from collector.ingest.handler import RawRequest
 
 
 def test_requests_go_sixteen_to_a_frame_in_order() -> None:

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from collector.headers import HTML_CSP, OTHER_CSP
+from collector.http.headers import HTML_CSP, OTHER_CSP
 from collector.settings import Settings
 from tests.conftest import ORIGIN, LiveServer
 from tests.processes import ServerProcess, write_config

@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from collector.identity import IdentityError, account_hash, guess_kind, normalize
+from collector.identifiers.identity import IdentityError, account_hash, guess_kind, normalize
 
 
 def test_email_is_trimmed_and_lower_cased() -> None:

@@ -10,12 +10,12 @@ import httpx
 import orjson
 import pytest
 
-from collector.accept import Refusal
-from collector.batches import SCHEMA
 from collector.events import Event
-from collector.ingestd import IngestSide, dump_requests, load_answers
-from collector.pipeline import Pipeline
-from collector.visitor import daily_visitor
+from collector.identifiers.visitor import daily_visitor
+from collector.ingest.accept import Refusal
+from collector.ingest.handler import IngestSide, dump_requests, load_answers
+from collector.ingest.pipeline.steps import Pipeline
+from collector.storage.batches import SCHEMA
 from tests.conftest import DESKTOP_UA, ORIGIN, SITE, LiveServer, make_settings
 
 BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"

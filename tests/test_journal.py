@@ -5,10 +5,10 @@ from pathlib import Path
 
 import orjson
 
-from collector.batches import replay, to_row
+from collector.durable.journal import Journal, Position, Sealer
 from collector.events import Event, Request
-from collector.journal import Journal, Position, Sealer
-from collector.store import migrate, open_database
+from collector.storage.batches import replay, to_row
+from collector.storage.store import migrate, open_database
 
 REQUEST = Request(ip="192.0.2.1", user_agent="UA", hints={}, gpc=False, prefetch=False)
 

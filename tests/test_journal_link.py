@@ -8,13 +8,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from collector.batches import SCHEMA, to_row
-from collector.commits import CommitStats, WriteFailed
-from collector.journal import Journal, Position, Sealer
-from collector.journal_link import JournalLink
-from collector.journald import journal_lock
-from collector.shipping import decode
-from collector.zygote import exited
+from collector.durable.commits import CommitStats, WriteFailed
+from collector.durable.journal import Journal, Position, Sealer
+from collector.durable.link import JournalLink
+from collector.durable.process import journal_lock
+from collector.durable.shipping import decode
+from collector.durable.zygote import exited
+from collector.storage.batches import SCHEMA, to_row
 from tests.conftest import LiveServer, make_settings
 from tests.test_journal import event
 

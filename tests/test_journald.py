@@ -9,10 +9,10 @@ from pathlib import Path
 
 import orjson
 
-from collector.batches import to_row
-from collector.journal import Journal, Sealer
-from collector.journald import DONE, EVENTS, ROWS, STOP, Frame, _run, frame, take_frames
-from collector.shipping import Shipper
+from collector.durable.journal import Journal, Sealer
+from collector.durable.process import DONE, EVENTS, ROWS, STOP, Frame, _run, frame, take_frames
+from collector.durable.shipping import Shipper
+from collector.storage.batches import to_row
 from tests.test_journal import event
 from tests.test_journal_link import paths
 

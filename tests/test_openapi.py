@@ -12,8 +12,8 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from collector.app import create_app
-from collector.openapi import METHODS, document, merge
+from collector.http.app import create_app
+from collector.http.openapi import METHODS, document, merge
 from tests.conftest import LiveServer, make_settings
 from tests.test_access import make_token
 

@@ -26,7 +26,7 @@ def test_wheel_serves_from_any_folder_with_its_package_data(tmp_path: Path) -> N
     wheel = next(dist.glob("collector-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "collector/_data/snippet/dist/collector.js" in names
-    assert any(n.startswith("collector/migrations/001_") for n in names)
+    assert any(n.startswith("collector/storage/migrations/001_") for n in names)
     assert not any(n.startswith("tests/") for n in names)
 
     site = tmp_path / "site"
@@ -35,7 +35,7 @@ def test_wheel_serves_from_any_folder_with_its_package_data(tmp_path: Path) -> N
     elsewhere.mkdir()
     port = free_port()
     env = os.environ | {"PYTHONPATH": str(site)}
-    code = "import collector, sys; from collector.cli import main; sys.exit(main())"
+    code = "import collector, sys; from collector.cli.main import main; sys.exit(main())"
     with (tmp_path / "server.log").open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-c", code, "serve", "--port", str(port)],

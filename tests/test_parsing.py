@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collector.events import Event, Request
-from collector.parsing import ParseError, build_event, check_content_type, parse_body
+from collector.ingest.parsing import ParseError, build_event, check_content_type, parse_body
 from tests.conftest import DESKTOP_UA, ORIGIN, SITE, LiveServer
 
 DOCUMENTED = {400, 403, 408, 413, 415, 429}

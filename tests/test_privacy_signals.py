@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from collector.keys import load_keys
-from collector.salts import Salts
+from collector.identifiers.keys import load_keys
+from collector.identifiers.salts import Salts
+from collector.identifiers.visitor import daily_visitor
 from collector.settings import Site
-from collector.store import open_database
-from collector.visitor import daily_visitor
+from collector.storage.store import open_database
 from tests.conftest import DESKTOP_UA, ORIGIN, LiveServer, make_settings
 
 EVENT = '{"d":"example.com","u":"https://example.com/a","id":"consented_Abc12345","ch":{"model":"Pixel 8"}}'

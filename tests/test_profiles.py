@@ -8,10 +8,10 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from collector import store
-from collector.batches import rows_to_table, to_row
 from collector.events import Event, Request
-from collector.profiles import update_profiles
+from collector.segments.profiles import update_profiles
+from collector.storage import store
+from collector.storage.batches import rows_to_table, to_row
 from tests.conftest import DESKTOP_UA, ORIGIN, SITE, LiveServer
 
 PHONE_UA = (

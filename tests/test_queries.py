@@ -9,10 +9,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from collector import queries
-from collector.queries import QueryError, parse_query
 from collector.settings import Settings
-from collector.store import migrate, open_database
+from collector.stats import queries
+from collector.stats.queries import QueryError, parse_query
+from collector.storage.store import migrate, open_database
 from tests.conftest import make_settings
 from tests.querydata import SITE, insert_events, insert_extras
 

@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 
 import httpx
 
-from collector import auth, store
+from collector.access import auth
+from collector.storage import store
 from tests.conftest import DESKTOP_UA, ORIGIN, SITE, LiveServer
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from collector.ratelimit import RateLimits, TokenBucket
+from collector.ingest.ratelimit import RateLimits, TokenBucket
 from tests.conftest import DESKTOP_UA, ORIGIN, SITE, LiveServer, make_settings
 
 

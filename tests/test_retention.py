@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from collector import store
-from collector.cli import main
-from collector.retention import purge
-from collector.rollups import refresh_daily_counts
+from collector.cli.main import main
+from collector.privacy.retention import purge
 from collector.settings import Retention
+from collector.stats.rollups import refresh_daily_counts
+from collector.storage import store
 from tests.conftest import LiveServer, make_settings
 from tests.test_rights import send, write_config
 

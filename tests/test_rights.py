@@ -7,11 +7,11 @@ from typing import Any
 import httpx
 import pytest
 
-from collector import store
-from collector.auth import create_token
-from collector.cli import main
-from collector.privacy_api import RateLimit
+from collector.access.auth import create_token
+from collector.cli.main import main
+from collector.privacy.api import RateLimit
 from collector.settings import Privacy
+from collector.storage import store
 from tests.conftest import DESKTOP_UA, ORIGIN, SITE, LiveServer, make_settings
 
 RAW_ID = "consented_Abc12345"
@@ -111,7 +111,7 @@ def test_backend_erases_everything_about_an_account_in_one_go(server: LiveServer
     assert result["erased"] == sum(result["tables"].values())
     erased = {t: n for t, n in result["tables"].items() if n}
     assert erased["events"] == 2 and erased["identities"] == 1 and erased["visitor_notes"] == 1
-    assert erased.get("profiles") == 1  # issue 8's profile of this consented visitor
+    assert erased.get("profiles") == 1  # the profile of this consented visitor
     assert rows_about(server, visitor) == {}
     assert server.query("SELECT path FROM events ORDER BY path") == [("/c",), ("/d",)]
     assert server.query("SELECT site FROM visitor_notes") == [("other.org",)]

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from collector import rules
+from collector.devices import rules
 
 
 def test_parsed_rules_are_cached_and_a_broken_cache_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,16 +21,14 @@ import pytest
 import uvicorn
 from nats.js.errors import KeyNotFoundError
 
-from collector import store
-from collector.batches import SCHEMA, to_row
+from collector.durable.journal import Sealer
+from collector.durable.writer import Writer
 from collector.events import Event, Request
-from collector.ingestnode import KVSalts, create_ingest_app, salt_bucket, serve_ingest
-from collector.journal import Sealer
-from collector.loader import Loader
-from collector.parsing import build_event, new_event_id
-from collector.profiles import update_profiles
-from collector.runtime import Runtime, open_journal, open_runtime
-from collector.stream import (
+from collector.http.runtime import Runtime, open_journal, open_runtime
+from collector.ingest.parsing import build_event, new_event_id
+from collector.scaleout.loader import Loader
+from collector.scaleout.node import KVSalts, create_ingest_app, salt_bucket, serve_ingest
+from collector.scaleout.stream import (
     StreamSink,
     close_quietly,
     connect,
@@ -41,7 +39,9 @@ from collector.stream import (
     ensure_stream,
     publish,
 )
-from collector.writer import Writer
+from collector.segments.profiles import update_profiles
+from collector.storage import store
+from collector.storage.batches import SCHEMA, to_row
 from tests.clusterlib import ORIGIN, UA, Cluster, Load, nats_server, wait_http
 from tests.conftest import make_settings
 

@@ -7,9 +7,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from collector import queries
-from collector.queries import QueryError
-from collector.store import cursor, migrate, open_database
+from collector.stats import queries
+from collector.stats.queries import QueryError
+from collector.storage.store import cursor, migrate, open_database
 from tests.querydata import SITE, insert_events, insert_extras
 from tests.test_queries import PERIOD, with_k
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from collector.scrub import scrub_path, scrub_text
-from collector.trackers import TRACKER_PARAMS, is_tracker, strip_trackers
+from collector.ingest.pipeline.scrub import scrub_path, scrub_text
+from collector.ingest.pipeline.trackers import TRACKER_PARAMS, is_tracker, strip_trackers
 from tests.conftest import DESKTOP_UA, ORIGIN, LiveServer
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from collector import store
-from collector.segment_index import build_index, updated_index
-from collector.segments import DefinitionError, load_definitions, parse_definition, refresh
+from collector.segments.definitions import DefinitionError, load_definitions, parse_definition, refresh
+from collector.segments.index import build_index, updated_index
+from collector.storage import store
 
 SITE = "example.com"
 NOW = datetime(2026, 3, 15, 12, 0)

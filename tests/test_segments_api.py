@@ -11,11 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from collector import admin, segments_api, store
-from collector.access import INVALID_TOKEN
-from collector.auth import create_token
-from collector.cli import main as cli_main
-from collector.visitor import consented_hasher, consented_visitor
+from collector.access.auth import create_token
+from collector.access.guard import INVALID_TOKEN
+from collector.admin import channel as admin
+from collector.cli.main import main as cli_main
+from collector.identifiers.visitor import consented_hasher, consented_visitor
+from collector.segments import api as segments_api
+from collector.storage import store
 from tests.conftest import DESKTOP_UA, ORIGIN, SITE, LiveServer, make_settings
 
 PHONE_UA = (
@@ -191,7 +193,7 @@ def test_account_lookup_resolves_through_identify_links(server: LiveServer) -> N
     send(server, "visitor-0001", "/", ua=PHONE_UA)
     auth = token(server, ["segments:read"])
     try:
-        identity = importlib.import_module("collector.identity")
+        identity = importlib.import_module("collector.identifiers.identity")
     except ImportError:  # identify lives in the privacy branch: until it is merged, accounts are refused clearly
         r = get(server, auth, account="someone@example.com")
         assert (r.status_code, r.json()["field"]) == (501, "account")

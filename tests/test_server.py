@@ -17,8 +17,8 @@ from tests.processes import ServerProcess, collector, write_config
 HOLD_DATABASE = """
 import sys, time
 from pathlib import Path
-from collector.keys import load_keys
-from collector.store import open_database
+from collector.identifiers.keys import load_keys
+from collector.storage.store import open_database
 data = Path(sys.argv[1])
 keys = load_keys(data / "collector.key", create=False)
 con = open_database(data / "collector.duckdb", keys.database_key)

@@ -7,8 +7,8 @@ import time
 import pyarrow as pa
 import pytest
 
-from collector.batches import SCHEMA, rows_to_table, to_row
-from collector.shipping import SHIP_ROWS, Shipper, decode, encode
+from collector.durable.shipping import SHIP_ROWS, Shipper, decode, encode
+from collector.storage.batches import SCHEMA, rows_to_table, to_row
 from tests.test_journal import event
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from collector.cli import main
-from collector.snippet import TagError, load_snippet, tag
+from collector.cli.main import main
+from collector.http.snippet import TagError, load_snippet, tag
 from tests.conftest import LiveServer
 
 SNIPPET_DIR = Path(__file__).resolve().parent.parent / "snippet"

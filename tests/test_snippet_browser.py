@@ -18,9 +18,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 from playwright.sync_api import Request as BrowserRequest
 
-from collector.devices import detect
-from collector.devices import warm as warm_devices
-from collector.snippet import load_snippet, tag
+from collector.devices.detect import detect
+from collector.devices.detect import warm as warm_devices
+from collector.http.snippet import load_snippet, tag
 from tests.browser import CHROMIUM, LAUNCH_ARGS
 from tests.conftest import SITE, LiveServer, make_settings
 

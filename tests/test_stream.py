@@ -8,10 +8,10 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from collector.batches import SCHEMA, columns_to_table, to_row
 from collector.events import Event, Request
-from collector.parsing import build_event, new_event_id
-from collector.stream import ARROW_MIN_EVENTS, BadMessage, decode, encode, encode_arrow, encode_json
+from collector.ingest.parsing import build_event, new_event_id
+from collector.scaleout.stream import ARROW_MIN_EVENTS, BadMessage, decode, encode, encode_arrow, encode_json
+from collector.storage.batches import SCHEMA, columns_to_table, to_row
 from tests.clusterlib import UA
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import orjson
 
-from collector import store
-from collector.batches import to_row
-from collector.journal import Journal, Sealer
-from collector.runtime import open_journal, open_runtime
-from collector.writer import Writer
+from collector.durable.journal import Journal, Sealer
+from collector.durable.writer import Writer
+from collector.http.runtime import open_journal, open_runtime
+from collector.storage import store
+from collector.storage.batches import to_row
 from tests.conftest import make_settings
 from tests.test_journal import event
 

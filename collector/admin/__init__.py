@@ -1,0 +1,1 @@
+"""Admin operations and the local socket through which the CLI reaches a running server."""

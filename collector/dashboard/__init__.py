@@ -1,0 +1,1 @@
+"""The dashboard: the people's view of the numbers, behind a login."""

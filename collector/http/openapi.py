@@ -1,0 +1,342 @@
+"""GET /openapi.json: the API described, assembled from the core paths and each feature module's OPENAPI_PATHS.
+
+A module that adds routes declares `OPENAPI_PATHS = {"/path": {"get": {...}}}`, or a function
+`openapi_paths(settings)` returning that when the description depends on the deployment (and, if it
+needs them, `OPENAPI_SCHEMAS = {"Name": {...}}`), and is listed in SOURCES. tests/test_openapi.py fails when a
+route of the app is not described, so a new route cannot be forgotten.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import collector
+from collector.access.auth import SCOPES
+from collector.ingest.parsing import (
+    MAX_HINT_VALUE,
+    MAX_HINTS,
+    MAX_ID,
+    MAX_NAME,
+    MAX_PROP_KEY,
+    MAX_PROP_VALUE,
+    MAX_PROPS,
+    MAX_SCREEN,
+    MAX_URL,
+)
+from collector.settings import Settings
+
+# Modules with an OPENAPI_PATHS dict (and optionally OPENAPI_SCHEMAS); add yours here.
+SOURCES: tuple[str, ...] = (
+    "collector.http.metrics",
+    "collector.stats.api",
+    "collector.segments.openapi",
+    "collector.privacy.api",
+    "collector.dashboard.views",
+)
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
+
+
+def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "field"],
+        "properties": {
+            "error": {"type": "string", "description": "What is wrong, for a person to read"},
+            "field": {"type": ["string", "null"], "description": "The offending field, header or 'body'"},
+            "index": {"type": "integer", "description": "Position of the offending event in a batch"},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"type": "string"},
+            "queue": {"type": "integer"},
+            "device_rules": {
+                "type": "string",
+                "enum": ["building", "complete"],
+                "description": "Device-model rules are built in the background after start-up",
+            },
+            "error": {"type": "string"},
+        },
+    },
+}
+
+RESPONSES: dict[str, Any] = {
+    "BadRequest": _error("The request is malformed; `field` names what is wrong"),
+    "Unauthorized": _error(
+        "No API token, or not a valid one",
+        {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    ),
+    "Forbidden": _error("The token lacks the scope, or the site, this call needs"),
+    "NotFound": _error("No such thing (for example, no query of that name)"),
+    "TooManyRequests": _error("Rate limited", _RETRY_AFTER),
+    "Unavailable": _error("Not stored or not answered now; retry later", _RETRY_AFTER),
+}
+
+
+# What the parser strips around a value (str.strip() whitespace that is not a control character).
+_WS = "[ \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*"
+_PRINTABLE = "^[^\\x00-\\x1f\\x7f]*$"
+_URL = "[Hh][Tt][Tt][Pp][Ss]?://[^\\x00-\\x1f\\x7f]*"
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """The parser treats null like an absent field."""
+    return schema | {"type": [schema["type"], "null"]}
+
+
+def _stripped(core: str, optional: bool) -> str:
+    """A pattern for a value the parser strips before matching `core`; optional values may be blank."""
+    return f"^{_WS}({core}{_WS})?$" if optional else f"^{_WS}{core}{_WS}$"
+
+
+def _domain(domain: str) -> str:
+    """The domain, case-insensitively (as str.lower() compares it), as a regular expression."""
+    out = []
+    for c in domain:
+        if c.isalpha():
+            out.append(f"[{c.upper()}{c}{chr(0x212A) if c == 'k' else ''}]")
+        else:
+            out.append("\\" + c if c in ".-" else c)
+    return "".join(out)
+
+
+def _event_schema(settings: Settings) -> dict[str, Any]:
+    def text(limit: int, **extra: Any) -> dict[str, Any]:
+        return {"type": "string", "maxLength": limit, "pattern": _PRINTABLE} | extra
+
+    sites = "|".join(_domain(s.domain) for s in settings.sites)
+    return {
+        "type": "object",
+        "required": ["d", "u"],
+        "properties": {
+            "d": {
+                "type": "string",
+                "maxLength": 253,
+                "pattern": _stripped(f"({sites})", optional=False),
+                "description": "Site domain, one of: " + ", ".join(s.domain for s in settings.sites),
+            },
+            "n": _nullable(text(MAX_NAME, description="Event name (default: pageview)")),
+            "u": {"type": "string", "maxLength": MAX_URL, "pattern": f"^{_WS}{_URL}$", "description": "Page URL"},
+            "r": {
+                "type": ["string", "null"],
+                "maxLength": MAX_URL,
+                "pattern": f"^{_WS}({_URL})?$",
+                "description": "Referrer URL",
+            },
+            "w": {
+                "type": ["number", "null"],
+                "exclusiveMinimum": 0,
+                "maximum": MAX_SCREEN,
+                "description": "Screen width",
+            },
+            "h": {
+                "type": ["number", "null"],
+                "exclusiveMinimum": 0,
+                "maximum": MAX_SCREEN,
+                "description": "Screen height",
+            },
+            "l": {
+                "type": ["string", "null"],
+                "maxLength": 35,
+                "pattern": _stripped("[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*", optional=True),
+                "description": "navigator.language",
+            },
+            "tz": {
+                "type": ["string", "null"],
+                "maxLength": 64,
+                "pattern": _stripped("([A-Za-z_]+(/[A-Za-z0-9_+\\-]+){0,2}|Etc/GMT[+-][0-9]{1,2})", optional=True),
+                "description": "IANA time zone",
+            },
+            "ch": {
+                "type": ["object", "null"],
+                "maxProperties": MAX_HINTS,
+                "propertyNames": {"maxLength": 64, "pattern": _PRINTABLE},
+                "additionalProperties": {"oneOf": [{"type": "boolean"}, text(MAX_HINT_VALUE)]},
+                "description": "Client hints from navigator.userAgentData.getHighEntropyValues()",
+            },
+            "id": {
+                "type": ["string", "null"],
+                "maxLength": MAX_ID,
+                "pattern": _stripped(f"[A-Za-z0-9_\\-]{{8,{MAX_ID}}}", optional=True),
+                "description": "A consented first-party id; hashed with a secret pepper, never stored",
+            },
+            "p": {
+                "type": ["object", "null"],
+                "maxProperties": MAX_PROPS,
+                "propertyNames": {"minLength": 1, "maxLength": MAX_PROP_KEY, "pattern": _PRINTABLE},
+                "additionalProperties": {
+                    "oneOf": [
+                        text(MAX_PROP_VALUE),
+                        # orjson reads integers of at most 64 bits
+                        {"type": "number", "minimum": -(2**63), "maximum": 2**64 - 1},
+                    ]
+                },
+                "description": "Custom properties; numbers are stored as text",
+            },
+            "wd": {"type": ["boolean", "null"], "description": "navigator.webdriver"},
+            "gpc": {"type": ["boolean", "null"], "description": "navigator.globalPrivacyControl"},
+        },
+    }
+
+
+def _core_paths(settings: Settings) -> dict[str, Any]:
+    origins = sorted({o for s in settings.sites for o in s.origins})
+    origin = {
+        "name": "Origin",
+        "in": "header",
+        "required": True,
+        "description": "The page's origin; must be registered for the event's site",
+        "schema": {"type": "string", "enum": origins},
+    }
+    body_schema = {
+        "oneOf": [
+            {"$ref": "#/components/schemas/Event"},
+            {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Event"},
+                "minItems": 1,
+                "maxItems": settings.max_batch_events,
+            },
+        ]
+    }
+    return {
+        "/api/event": {
+            "post": {
+                "summary": "Record one event or a batch of events",
+                "operationId": "ingest",
+                "tags": ["ingest"],
+                "security": [],
+                "parameters": [origin],
+                "requestBody": {
+                    "required": True,
+                    "description": f"At most {settings.max_body_bytes} bytes",
+                    "content": {"application/json": {"schema": body_schema}, "text/plain": {"schema": body_schema}},
+                },
+                "responses": {
+                    "202": {"description": "Stored durably (or dropped by a filter, which is counted)"},
+                    "400": {"$ref": "#/components/responses/BadRequest"},
+                    "403": _error("The origin or the site is not registered"),
+                    "408": _error("The body arrived too slowly"),
+                    "413": _error("The body is too large"),
+                    "415": _error("The content type is not application/json or text/plain"),
+                    "429": {"$ref": "#/components/responses/TooManyRequests"},
+                    "503": {"$ref": "#/components/responses/Unavailable"},
+                },
+            },
+            "options": {
+                "summary": "CORS preflight for registered origins",
+                "operationId": "ingestPreflight",
+                "tags": ["ingest"],
+                "security": [],
+                "parameters": [origin],
+                "responses": {
+                    "204": {"description": "The origin may post events"},
+                    "403": _error("The origin is not registered"),
+                },
+            },
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Whether the store accepts writes",
+                "operationId": "health",
+                "tags": ["operations"],
+                "security": [],
+                "responses": {
+                    "200": _json("Ready", "#/components/schemas/Health"),
+                    "503": _json("Starting, or the store is not writable", "#/components/schemas/Health"),
+                },
+            }
+        },
+        "/": {
+            "get": {
+                "summary": "Demo page embedding the snippet",
+                "operationId": "demo",
+                "tags": ["pages"],
+                "security": [],
+                "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}},
+            }
+        },
+        "/js/collector.js": {
+            "get": {
+                "summary": "The snippet",
+                "operationId": "snippet",
+                "tags": ["pages"],
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "JavaScript",
+                        "content": {"text/javascript": {"schema": {"type": "string"}}},
+                    },
+                    "304": {"description": "Not modified (If-None-Match)"},
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "operationId": "openapi",
+                "tags": ["operations"],
+                "security": [],
+                "responses": {"200": _json("OpenAPI 3.1 document", None)},
+            }
+        },
+    }
+
+
+def _json(description: str, ref: str | None) -> dict[str, Any]:
+    schema = {"$ref": ref} if ref else {"type": "object"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def merge(paths: dict[str, Any], more: dict[str, Any], source: str) -> None:
+    for path, operations in more.items():
+        target = paths.setdefault(path, {})
+        for method, operation in operations.items():
+            if method in target:
+                raise ValueError(f"{source} describes {method.upper()} {path}, which is already described")
+            target[method] = operation
+
+
+def document(settings: Settings, sources: tuple[str, ...] = SOURCES) -> dict[str, Any]:
+    paths = _core_paths(settings)
+    schemas = dict(SCHEMAS) | {"Event": _event_schema(settings)}
+    for name in sources:
+        module = importlib.import_module(name)
+        described = getattr(module, "openapi_paths", None)
+        merge(paths, described(settings) if callable(described) else getattr(module, "OPENAPI_PATHS", {}), name)
+        schemas |= getattr(module, "OPENAPI_SCHEMAS", {})
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "collector",
+            "version": collector.__version__,
+            "description": (
+                "Privacy-preserving first-party analytics. Ingest, the snippet and health are public; "
+                "everything else needs `Authorization: Bearer <token>` with a scope: " + ", ".join(SCOPES) + ". "
+                "`admin` allows everything. A token may be limited to some sites."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": schemas,
+            "responses": RESPONSES,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "col_<id>_<secret>"}},
+        },
+        "security": [{"bearer": []}],
+    }

@@ -1,0 +1,1 @@
+"""Identifiers: key material, daily salts, visitor hashes and account hashes."""

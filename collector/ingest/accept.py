@@ -1,0 +1,150 @@
+"""From one ingest request's headers and body to the events to store, or the refusal to answer.
+
+The event loop only reads the body; this runs wherever the pipeline runs: in the server's ingest
+process (journald.py) for the embedded collector, in process on a scale-out ingest node.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+import orjson
+
+from collector.devices import hardware
+from collector.devices.bots import PREFETCH_HEADERS, is_prefetch
+from collector.devices.detect import HINT_HEADERS, Detector
+from collector.events import DropReason, Event, Request
+from collector.ingest.clientip import client_ip, parse_proxies
+from collector.ingest.parsing import ParseError, build_event, has_no_escapes, parse_body
+from collector.ingest.pipeline.steps import Pipeline
+from collector.ingest.ratelimit import RateLimits
+from collector.settings import Settings
+
+
+class Refusal(NamedTuple):
+    """An answer other than 202: its status, JSON body and, for 429, the seconds to wait."""
+
+    status: int
+    body: bytes
+    retry_after: int = 0
+
+
+def refusal(status: int, message: str, field: str | None = None, retry_after: int = 0) -> Refusal:
+    return Refusal(status, orjson.dumps({"error": message, "field": field}), retry_after)
+
+
+class Verdict(NamedTuple):
+    events: list[Event]  # the events to store: none when refused, and not the dropped ones
+    refused: Refusal | None = None
+
+
+# What a drop is counted under in the database: (site, UTC day, reason).
+DayDrop = tuple[str, str, DropReason]
+
+
+def day_drop(site: str, reason: DropReason) -> DayDrop:
+    return (site, datetime.now(UTC).date().isoformat(), reason)
+
+
+@dataclass(slots=True)
+class Tally:
+    """What /metrics reports of ingest; kept where the pipeline runs and sent to the server from the process."""
+
+    accepted: int = 0
+    drops: Counter[tuple[str, DropReason]] = field(default_factory=Counter)
+    limited: Counter[tuple[str, str]] = field(default_factory=Counter)  # (limit, site); site "" for clients
+    clients: int = 0  # client rate-limit buckets held
+    device_hits: int = 0
+    device_misses: int = 0
+    rules_complete: bool = False
+
+
+class Acceptor:
+    """Rate limits, parsing, the site checks and the pipeline for one request at a time."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: Pipeline,
+        limits: RateLimits | None,
+        count_drop: Callable[[str, DropReason], None],
+        detector: Detector | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self.limits = limits
+        self.count_drop = count_drop
+        self.detector = detector
+        self.proxies = parse_proxies(settings.trusted_proxies)
+        self.sites = {site.domain: frozenset(site.origins) for site in settings.sites}
+
+    def accept(self, peer: str | None, headers: Mapping[str, str], body: bytes) -> Verdict:
+        """The request's surviving events, or why it is refused. The origin is already known to be registered."""
+        forwarded_for, forwarded = headers.get("x-forwarded-for"), headers.get("forwarded")
+        ip = client_ip(peer, forwarded_for, self.proxies, forwarded)
+        user_agent = headers.get("user-agent", "")
+        limits = self.limits
+        if limits is not None and (wait := limits.check_client(ip, user_agent)):
+            return Verdict([], too_many("this client sends too many events", wait))
+        try:
+            events = self._parse(headers, body, ip, user_agent)
+        except ParseError as exc:
+            return Verdict([], Refusal(exc.status, orjson.dumps(exc.as_json())))
+        if limits is not None:
+            per_site = {events[0].site: 1} if len(events) == 1 else Counter(e.site for e in events)
+            for site, count in per_site.items():
+                if wait := limits.check_site(site, count):
+                    return Verdict([], too_many(f"site {site} receives too many events", wait))
+        kept: list[Event] = []
+        run = self.pipeline.run
+        for event in events:
+            event = run(event)
+            if event.dropped is None:
+                kept.append(event)
+            else:
+                self.count_drop(event.site, event.dropped)
+        return Verdict(kept)
+
+    def _parse(self, headers: Mapping[str, str], body: bytes, ip: str, user_agent: str) -> list[Event]:
+        raws = parse_body(body, self.settings.max_batch_events)
+        ctx = Request(
+            ip=ip,
+            user_agent=user_agent,
+            hints={h: v for h in HINT_HEADERS if (v := headers.get(h)) is not None},
+            gpc=headers.get("sec-gpc") == "1" or headers.get("dnt") == "1",
+            prefetch=is_prefetch({h: v for h in PREFETCH_HEADERS if (v := headers.get(h)) is not None}),
+        )
+        now = datetime.now(UTC)
+        batch = len(raws) > 1
+        clean = has_no_escapes(body)
+        events = [build_event(raw, i if batch else None, ctx, now, clean) for i, raw in enumerate(raws)]
+        origin = headers.get("origin")
+        sites = self.sites
+        for i, event in enumerate(events):
+            origins = sites.get(event.site)
+            if origins is None:
+                raise ParseError(f"site {event.site!r} is not registered", "d", i if batch else None, status=403)
+            if origin not in origins:
+                raise ParseError(f"origin is not allowed for site {event.site}", "origin", i if batch else None, 403)
+        return events
+
+    def tally(self, accepted: int = 0) -> Tally:
+        """The counters as they stand (accepted is the caller's: only it knows what was stored)."""
+        limits, detector = self.limits, self.detector
+        return Tally(
+            accepted=accepted,
+            drops=Counter(self.pipeline.drops),
+            limited=Counter(limits.limited) if limits else Counter(),
+            clients=len(limits.client) if limits and limits.client else 0,
+            device_hits=detector.hits if detector else 0,
+            device_misses=detector.misses if detector else 0,
+            rules_complete=hardware.complete(),
+        )
+
+
+def too_many(message: str, wait: int) -> Refusal:
+    return refusal(429, f"{message}; retry after {wait} s", None, wait)

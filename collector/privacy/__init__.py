@@ -1,0 +1,1 @@
+"""Visitors' rights: erasure, export, retention, and third-party detection from CSP reports."""

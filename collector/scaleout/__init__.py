@@ -1,0 +1,1 @@
+"""Scale-out: stateless ingest nodes, a replicated NATS stream, and one loader."""

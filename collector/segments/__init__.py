@@ -1,0 +1,1 @@
+"""Segments for personalization: definitions, their materialization, the index and its API."""

@@ -1,0 +1,1 @@
+"""Stats: named queries over events and rollups, filtered views, output formats and export."""

@@ -1,0 +1,1 @@
+"""The DuckDB file: opened encrypted, migrated at start-up, written in Arrow batches."""
