@@ -98,7 +98,7 @@ def server(settings: Settings) -> Iterator[LiveServer]:
 @pytest.fixture
 def proc_server(tmp_path: Path) -> Iterator[Any]:
     """The real `collector serve` as a subprocess on tmp_path (see ServerProcess), killed at the end."""
-    from tests.test_durability import ServerProcess
+    from tests.system.test_durability import ServerProcess
 
     server = ServerProcess(tmp_path)
     yield server

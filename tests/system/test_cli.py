@@ -18,8 +18,8 @@ from collector.durable.process import journal_lock
 from collector.identifiers.keys import load_keys
 from collector.storage.batches import to_row
 from tests.conftest import DESKTOP_UA
-from tests.test_durability import ServerProcess
-from tests.test_journal import event
+from tests.integration.durable.test_journal import event
+from tests.system.test_durability import ServerProcess
 
 
 def cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:

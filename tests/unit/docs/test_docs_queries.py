@@ -5,7 +5,7 @@ from pathlib import Path
 
 from collector.stats import queries
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "queries.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "queries.md"
 
 
 def test_every_named_query_and_its_parameters_are_documented() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from collector.logs import JSONFormatter
 from tests.conftest import ORIGIN, SITE, LiveServer, make_settings
-from tests.test_rights import token
+from tests.system.test_rights import token
 
 IP = "203.0.113.77"
 RAW_ID = "ScanRawId_7Q2w9E4rT"

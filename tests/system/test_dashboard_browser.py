@@ -21,7 +21,7 @@ from tests.browser import CHROMIUM, LAUNCH_ARGS
 from tests.conftest import DESKTOP_UA, ORIGIN, LiveServer, make_settings
 from tests.querydata import EVENTS, SITE, B, D, Row, insert_events, insert_extras
 
-OUTPUT = Path(__file__).resolve().parent.parent / "test-output" / "dashboard"
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "dashboard"
 PASSWORD = "correct horse battery"
 FIXTURE_VIEW = "/dashboard?site=example.com&period=custom&from=2026-11-01&to=2026-11-03"
 PHONE_UA = (

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.test_durability import free_port
+from tests.system.test_durability import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_wheel_serves_from_any_folder_with_its_package_data(tmp_path: Path) -> None:

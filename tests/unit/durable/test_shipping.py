@@ -9,7 +9,7 @@ import pytest
 
 from collector.durable.shipping import SHIP_ROWS, Shipper, decode, encode
 from collector.storage.batches import SCHEMA, rows_to_table, to_row
-from tests.test_journal import event
+from tests.integration.durable.test_journal import event
 
 
 def test_a_batch_decodes_to_the_table_the_rows_make() -> None:

@@ -19,7 +19,7 @@ from collector.cli.main import main
 from collector.http.snippet import TagError, load_snippet, tag
 from tests.conftest import LiveServer
 
-SNIPPET_DIR = Path(__file__).resolve().parent.parent / "snippet"
+SNIPPET_DIR = Path(__file__).resolve().parents[2] / "snippet"
 DIST = SNIPPET_DIR / "dist" / "collector.js"
 BROTLI = SNIPPET_DIR / "dist" / "collector.js.br"
 MAX_GZIP_BYTES = 1000

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from collector.http.app import create_app
 from collector.http.openapi import METHODS, document, merge
 from tests.conftest import LiveServer, make_settings
-from tests.test_access import make_token
+from tests.system.test_access import make_token
 
 
 def refs(node: Any) -> list[str]:

@@ -6,7 +6,7 @@ import httpx
 import orjson
 
 from tests.conftest import DESKTOP_UA, ORIGIN, SITE, LiveServer
-from tests.test_access import make_token
+from tests.system.test_access import make_token
 
 SAMPLE = re.compile(r'^([a-z_]+)(\{([a-z_]+="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|\+Inf)$')
 

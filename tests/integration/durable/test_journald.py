@@ -13,8 +13,8 @@ from collector.durable.journal import Journal, Sealer
 from collector.durable.process import DONE, EVENTS, ROWS, STOP, Frame, _run, frame, take_frames
 from collector.durable.shipping import Shipper
 from collector.storage.batches import to_row
-from tests.test_journal import event
-from tests.test_journal_link import paths
+from tests.integration.durable.test_journal import event
+from tests.system.test_journal_link import paths
 
 
 def answers(sock: socket.socket, count: int, failures: list[BaseException]) -> list[Frame]:

@@ -56,7 +56,7 @@ def test_tracker_list_strips_click_ids_and_keeps_other_parameters() -> None:
 
 
 def test_every_tracker_parameter_is_documented_in_privacy_md() -> None:
-    text = (Path(__file__).parent.parent / "PRIVACY.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[2] / "PRIVACY.md").read_text(encoding="utf-8")
     missing = sorted(p for p in TRACKER_PARAMS if f"`{p}`" not in text)
     assert missing == []
 

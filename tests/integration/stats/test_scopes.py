@@ -10,8 +10,8 @@ import pytest
 from collector.stats import queries
 from collector.stats.queries import QueryError
 from collector.storage.store import cursor, migrate, open_database
+from tests.integration.stats.test_queries import PERIOD, with_k
 from tests.querydata import SITE, insert_events, insert_extras
-from tests.test_queries import PERIOD, with_k
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from collector.http.runtime import open_journal, open_runtime
 from collector.storage import store
 from collector.storage.batches import to_row
 from tests.conftest import make_settings
-from tests.test_journal import event
+from tests.integration.durable.test_journal import event
 
 
 def test_what_a_leftover_journal_process_appends_after_the_server_opened_the_journal_is_loaded_once(

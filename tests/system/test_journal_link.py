@@ -16,7 +16,7 @@ from collector.durable.shipping import decode
 from collector.durable.zygote import exited
 from collector.storage.batches import SCHEMA, to_row
 from tests.conftest import LiveServer, make_settings
-from tests.test_journal import event
+from tests.integration.durable.test_journal import event
 
 KEY = "k" * 64
 PATH = SCHEMA.names.index("path")

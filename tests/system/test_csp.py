@@ -11,7 +11,7 @@ from collector.cli.main import main
 from collector.stats import queries
 from collector.storage import store
 from tests.conftest import ORIGIN, SITE, LiveServer
-from tests.test_rights import write_config
+from tests.system.test_rights import write_config
 
 
 def legacy(document: str, blocked: str, directive: str = "script-src-elem") -> bytes:
