@@ -160,7 +160,7 @@ def main() -> None:
 
 def whole_app_with_writer(tmp: Path, settings: Settings) -> float:
     """The app as served (lifespan, journal process, loader thread), without uvicorn."""
-    from collector.http.app import create_app
+    from collector.app import create_app
 
     app = create_app(replace(settings, data_dir=tmp / "data"))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collector.http.app import create_app
+    from collector.app import create_app
     from collector.settings import Settings, Site, load_settings
 
 __all__ = ["Settings", "Site", "create_app", "load_settings"]
@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> Any:
     # Lazy, so that a small process (the journal's) importing one module does not load the whole server.
     if name == "create_app":
-        from collector.http.app import create_app
+        from collector.app import create_app
 
         return create_app
     if name in ("Settings", "Site", "load_settings"):

@@ -75,6 +75,8 @@ class _Fields(NamedTuple):
 
 
 _INDEX = {name: i for i, name in enumerate(_Fields._fields)}
+# What device detection fills in (collector.devices.detect.Device has these first, in this order).
+DEVICE_FIELDS: tuple[str, ...] = _Fields._fields[_INDEX["device_type"] : _INDEX["browser_version"] + 1]
 
 
 class Event(_Fields):

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from collector.http.app import Live, create_app
+from collector.app import Live, create_app
 from collector.settings import Settings, Site, load_settings
 from collector.storage import store
 
@@ -32,6 +32,17 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         Site(domain="other.org", origins=("https://other.org",)),
     )
     return replace(settings, sites=sites, **overrides)
+
+
+def write_config(tmp_path: Path, data_dir: Path, encrypt: bool = True) -> Path:
+    """A collector.toml in tmp_path for example.com, with data_dir and a default country code for phone numbers."""
+    config = tmp_path / "collector.toml"
+    config.write_text(
+        f'data_dir = "{data_dir}"\nencrypt = {str(encrypt).lower()}\n[[sites]]\ndomain = "example.com"\norigins = ["https://example.com"]\n'
+        '[privacy]\ndefault_country_code = "84"\n',
+        encoding="utf-8",
+    )
+    return config
 
 
 class LiveServer:

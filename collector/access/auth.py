@@ -12,15 +12,17 @@ from typing import Any
 
 import duckdb
 
+from collector.errors import ClientError
+
 SCOPES = ("stats:read", "segments:read", "identify", "erase", "admin")
 _PREFIX = "col_"
 
 
-class AuthError(Exception):
+class AuthError(ClientError):
+    """401 (no valid token), 403 (the token may not do this) or 503; no field is at fault."""
+
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+        super().__init__(message, None, status)
 
 
 @dataclass(frozen=True, slots=True)

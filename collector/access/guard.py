@@ -116,4 +116,4 @@ async def auth_error_response(request: Request, exc: Exception) -> Response:
     headers = {"WWW-Authenticate": 'Bearer realm="collector"'} if exc.status == 401 else {}
     if exc.status == 503:
         headers["Retry-After"] = "1"
-    return JSONResponse({"error": exc.message, "field": None}, exc.status, headers=headers)
+    return JSONResponse(exc.as_json(), exc.status, headers=headers)

@@ -17,7 +17,7 @@ import argon2
 import duckdb
 
 from collector.access.auth import SCOPES, Principal
-from collector.admin.ops import OpError, op
+from collector.admin.ops import OpError
 from collector.settings import Settings
 
 USER_SCOPES = ("stats:read", "admin")
@@ -99,7 +99,6 @@ def list_users(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     ]
 
 
-@op("user_add")
 def user_add_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
     sites = list(args.get("sites") or []) or None
     for site in sites or []:
@@ -112,12 +111,10 @@ def user_add_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[s
     return {"name": args["name"]}
 
 
-@op("user_list")
 def user_list_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> list[dict[str, Any]]:
     return list_users(con)
 
 
-@op("user_remove")
 def user_remove_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
     if not remove_user(con, str(args["name"])):
         raise OpError(f"no user named {args['name']!r}")

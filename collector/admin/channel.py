@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import anyio.to_thread
 import duckdb
 import orjson
 
-from collector.admin.ops import OpError, run_op
+from collector.admin.ops import Op, OpError, run_op
 from collector.settings import Settings
 from collector.storage import store
 
@@ -36,15 +36,19 @@ SEALING_OPS = frozenset({"erase"})
 
 
 class AdminServer:
+    """Runs the operations in `ops` for the CLI, on cursors of the server's connection."""
+
     def __init__(
         self,
         settings: Settings,
         con: duckdb.DuckDBPyConnection,
+        ops: Mapping[str, Op],
         sync: Callable[[], object],
         seal_off: Callable[[], object] = lambda: None,
     ) -> None:
         self.settings = settings
         self.con = con
+        self.ops = ops
         self.sync = sync
         self.seal_off = seal_off
         self.path = settings.socket_path
@@ -88,7 +92,7 @@ class AdminServer:
         self.sync()  # a command sees every event acknowledged before it
         cursor = store.cursor(self.con)
         try:
-            result = run_op(name, cursor, self.settings, args)
+            result = run_op(self.ops, name, cursor, self.settings, args)
         finally:
             cursor.close()
         if name in SEALING_OPS:

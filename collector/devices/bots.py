@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Mapping
 from importlib import resources
 
@@ -17,6 +16,7 @@ import regex
 
 from collector.devices import clients
 from collector.devices.clients import PEOPLE_KINDS, Client
+from collector.devices.lazy import Lazy
 from collector.devices.rules import BOUNDED, NamedPatterns, read
 
 # Libraries a person's own browser or app sends; not automation.
@@ -89,17 +89,7 @@ class Lists:
         )
 
 
-_lists: Lists | None = None
-_lock = threading.Lock()
-
-
-def lists() -> Lists:
-    global _lists
-    if _lists is None:
-        with _lock:
-            if _lists is None:
-                _lists = Lists()
-    return _lists
+lists: Lazy[Lists] = Lazy(Lists)
 
 
 def bot_name(

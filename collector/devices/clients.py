@@ -7,10 +7,10 @@ the order DeviceDetector tries them, so an app that embeds an HTTP library is na
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from collector.devices.lazy import Lazy
 from collector.devices.rules import BOUNDED, NamedPatterns, read
 
 CLIENT_FILES = (
@@ -129,17 +129,7 @@ class Systems:
         return name, (version or "").replace("_", ".").strip(".") or None
 
 
-_clients: Clients | None = None
-_lock = threading.Lock()
-
-
-def clients() -> Clients:
-    global _clients
-    if _clients is None:
-        with _lock:
-            if _clients is None:
-                _clients = Clients()
-    return _clients
+clients: Lazy[Clients] = Lazy(Clients)
 
 
 def browser_name(

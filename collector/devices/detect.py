@@ -20,6 +20,7 @@ from ua_parser.regex import Resolver
 from collector.devices import bots, clients
 from collector.devices import hardware as device_names
 from collector.devices.clients import full_versions
+from collector.devices.lazy import Lazy
 
 DEVICE_TYPES = ("desktop", "mobile", "tablet", "tv", "console", "wearable", "car", "other")
 MAX_UA_LENGTH = 512
@@ -83,6 +84,8 @@ ANDROID_DEVICE = re.compile(r"(Android[^;)]*;(?: [\w-]+;)?) ?[^;)]*(\))")
 
 @dataclass(frozen=True, slots=True)
 class Device:
+    """What detect() finds: the event's DEVICE_FIELDS (collector.events), then whether it is a bot."""
+
     device_type: str | None = None
     device_brand: str | None = None
     device_model: str | None = None
@@ -95,17 +98,7 @@ class Device:
     bot_name: str | None = None
 
 
-_resolver: Resolver | None = None
-_resolver_lock = threading.Lock()
-
-
-def resolver() -> Resolver:
-    global _resolver
-    if _resolver is None:
-        with _resolver_lock:
-            if _resolver is None:
-                _resolver = Resolver(load_builtins())
-    return _resolver
+resolver: Lazy[Resolver] = Lazy(lambda: Resolver(load_builtins()))
 
 
 def warm(all_models: bool = True) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import regex
 import ua_parser_rs
 
+from collector.devices.lazy import Lazy
 from collector.devices.rules import BOUNDED, GROUP_REF, PYTHON_ONLY, read, relax, split_branches
 from collector.heap import freeze_long_lived
 
@@ -201,34 +202,27 @@ class Database:
         freeze_long_lived(collect=False)  # no full collection while requests are being served
 
 
-_database: Database | None = None
-_load_lock = threading.Lock()
+# The rules, loaded once; call at startup so the first request does not pay for it.
+database: Lazy[Database] = Lazy(Database)
 
 
-def database() -> Database:
-    """Load the rules once; call at startup so the first request does not pay for it."""
-    global _database
-    if _database is None:
-        with _load_lock:
-            if _database is None:
-                _database = Database()
-    return _database
+def _start_builder() -> threading.Thread:
+    thread = threading.Thread(target=database().build_all, name="collector-device-rules", daemon=True)
+    thread.start()
+    return thread
 
 
-_builder: threading.Thread | None = None
+# The thread that builds every brand's model rules, started once per process.
+builder: Lazy[threading.Thread] = Lazy(_start_builder)
 
 
 def build_in_background() -> None:
     """Start (once per process) the thread that builds every brand's model rules."""
-    global _builder
-    with _load_lock:
-        if _builder is None:
-            _builder = threading.Thread(target=database().build_all, name="collector-device-rules", daemon=True)
-            _builder.start()
+    builder()
 
 
 def complete() -> bool:
-    return _database is not None and _database.complete
+    return database.loaded is not None and database.loaded.complete
 
 
 def lookup(user_agent: str) -> Hardware | None:

@@ -1,10 +1,9 @@
-"""The event loop's side of the journal process: frames out, acknowledgements in, futures resolved.
+"""The event loop's side of the journal process: requests out, answers in, futures resolved.
 
-The frames carry either rows (EVENTS, from a sink that ran the pipeline itself) or raw requests
-(REQUESTS: the process runs the pipeline, ingestd.py, and answers each request). Everything here
-runs in the loop's own thread (add_reader / add_writer on a socket pair), so a commit never waits
-for another thread to get the GIL. Without a running loop (tests, closing) the same exchange happens
-with blocking calls.
+The frames carry raw requests (REQUESTS): the process runs the server's handler on them, journals
+the rows it keeps and answers each request (wire.py). Everything here runs in the loop's own thread
+(add_reader / add_writer on a socket pair), so a commit never waits for another thread to get the GIL.
+Without a running loop (tests, closing) the same exchange happens with blocking calls.
 
 The rows come back separately, in ROWS batches for the DuckDB loader (shipping.py); `shipped` is
 where the last batch ended, and a new journal process starts by shipping whatever comes after it.
@@ -15,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import pickle
 import socket
 import threading
 from collections import deque
@@ -24,31 +22,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collector.durable.commits import CommitStats, WriteFailed, settle
-from collector.durable.framing import request_frames, row_frames
+from collector.durable.counts import Report
+from collector.durable.framing import request_frames
 from collector.durable.journal import Journal, Position, Sealer
-from collector.durable.process import (
-    EVENTS,
-    FAILED,
-    LOCK_WAIT_SECONDS,
-    REQUESTS,
-    ROTATE,
-    ROTATED,
-    ROWS,
-    SALTS,
-    SHIP,
-    STOP,
-    Frame,
-    frame,
-    take_frames,
-)
-from collector.durable.shipping import SHIP_SECONDS
 from collector.durable.spawn import start_journal_process
+from collector.durable.wire import (
+    LOCK_WAIT_SECONDS,
+    SHIP_SECONDS,
+    Answers,
+    Frame,
+    HandlerSource,
+    JournalConfig,
+    Kind,
+    RawRequest,
+    Refusal,
+    decode,
+    dump_requests,
+    encode,
+    load_answers,
+)
 from collector.durable.zygote import exited, kill
-from collector.ingest.accept import Refusal
-from collector.ingest.handler import Answers, IngestConfig, RawRequest, load_answers
-from collector.storage.batches import Row
 
-log = logging.getLogger("collector.writer")
+log = logging.getLogger("collector.journal")
 
 
 @dataclass(slots=True)
@@ -61,11 +56,15 @@ class _Rotate:
 
 @dataclass(slots=True)
 class _Group:
-    """One EVENTS or REQUESTS frame sent to the journal process, and the requests waiting for it."""
+    """One REQUESTS frame sent to the journal process, and the requests (or probes) waiting for it."""
 
     seq: int
-    events: int | None  # None for REQUESTS: their answers say how many events they stored
     futures: list[asyncio.Future[Any]]
+    probe: bool = False  # an empty frame: it only brings back the handler's counters
+
+
+# A REQUESTS frame of no requests: it goes the whole way through the journal process (and an fdatasync).
+PROBE = dump_requests([])
 
 
 # Hears of every batch of durable rows: the batch (shipping.decode reads it), its rows, the journal end.
@@ -73,7 +72,8 @@ Durable = Callable[[bytes, int, Position], None]
 
 
 class JournalLink:
-    """Starts the journal process and talks to it; `on_durable(batch, rows, end)` hears of every batch of rows."""
+    """Starts the journal process and talks to it; `on_durable(batch, rows, end)` hears of every batch of rows,
+    `on_report` of the handler's counters with every answer."""
 
     def __init__(
         self,
@@ -81,16 +81,15 @@ class JournalLink:
         sealer: Sealer,
         on_durable: Durable,
         stats: CommitStats,
+        handlers: HandlerSource,
+        on_report: Callable[[Report], None] = lambda report: None,
         lock_wait: float = LOCK_WAIT_SECONDS,
-        ingest: IngestConfig | None = None,
-        on_answers: Callable[[Answers], None] | None = None,
         ship_seconds: float = SHIP_SECONDS,
     ) -> None:
         self.journal = journal
         self.ship_seconds = ship_seconds
-        self.ingest = ingest
-        self.on_answers = on_answers
-        self._salts_sent = -1
+        self.handlers = handlers
+        self.on_report = on_report
         self.lock_wait = lock_wait
         self.sealer = sealer
         self.on_durable = on_durable
@@ -102,8 +101,8 @@ class JournalLink:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._out = bytearray()
         self._in = bytearray()
-        self._outbox: list[tuple[list[Row], asyncio.Future[None]]] = []
-        self._requests: list[tuple[RawRequest | None, asyncio.Future[Refusal | None]]] = []
+        self._requests: list[tuple[RawRequest, asyncio.Future[Refusal | None]]] = []
+        self._probes: list[asyncio.Future[None]] = []
         self._flush_scheduled = False
         self._groups: deque[_Group] = deque()
         self._rotations: dict[int, _Rotate] = {}
@@ -111,32 +110,33 @@ class JournalLink:
 
     @property
     def queue_depth(self) -> int:
-        return len(self._outbox) + len(self._requests) + sum(len(g.futures) for g in self._groups)
+        return len(self._requests) + len(self._probes) + sum(len(g.futures) for g in self._groups)
 
     def start(self) -> None:
         self._spawn()
         with contextlib.suppress(RuntimeError):  # no loop yet: the first write binds one
             self._bind(asyncio.get_running_loop())
 
-    async def write(self, rows: list[Row]) -> None:
-        loop = self._bound_loop()
-        if loop is None:
-            assert self._loop is not None
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.write(rows), self._loop))
-            return
-        await self._enqueue(loop, self._outbox, rows)
-
-    async def submit(self, request: RawRequest | None) -> Refusal | None:
-        """Have the journal process accept one request (ingestd.py): None once its events are durable.
-
-        A None request is a probe: it goes the whole way through the process and brings back its counters.
-        """
+    async def submit(self, request: RawRequest) -> Refusal | None:
+        """Have the journal process's handler accept one request: None once its rows are durable."""
         loop = self._bound_loop()
         if loop is None:
             assert self._loop is not None
             return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.submit(request), self._loop))
-        refusal: Refusal | None = await self._enqueue(loop, self._requests, request)
-        return refusal
+        future: asyncio.Future[Refusal | None] = self._waiter(loop)
+        self._requests.append((request, future))
+        return await future
+
+    async def probe(self) -> None:
+        """A frame of no requests, the whole way through the journal process: it brings back the counters."""
+        loop = self._bound_loop()
+        if loop is None:
+            assert self._loop is not None
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.probe(), self._loop))
+            return
+        future: asyncio.Future[None] = self._waiter(loop)
+        self._probes.append(future)
+        await future
 
     def _bound_loop(self) -> asyncio.AbstractEventLoop | None:
         """The running loop, if the answers are read on it; None while another running loop has them."""
@@ -145,13 +145,12 @@ class JournalLink:
         loop = asyncio.get_running_loop()
         return loop if loop is self._loop or self._bind(loop) else None
 
-    def _enqueue(self, loop: asyncio.AbstractEventLoop, outbox: list[Any], item: object) -> asyncio.Future[Any]:
-        """Queue an item for this turn's frames (flushed once, after every handler of the turn has run)."""
+    def _waiter(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
+        """A future for something queued for this turn's frames (sent once, after every handler of the turn)."""
         if self._sock is None:
             self._spawn()
             self._bind(loop)
         future: asyncio.Future[Any] = loop.create_future()
-        outbox.append((item, future))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
@@ -178,25 +177,23 @@ class JournalLink:
         self.closed = True
         if self._sock is not None:
             self._flush()
-            self._send(frame(STOP))
+            self._send(encode(Kind.STOP))
             self._exchange_blocking(lambda: False, 30.0)
         if self.pid is not None and not exited(self.pid, 30.0):
             kill(self.pid)
 
     def _spawn(self) -> None:
-        ingest = self.ingest
-        config = {
-            "folder": str(self.journal.folder),
-            "segment_bytes": self.journal.segment_bytes,
-            "key": self.sealer.key,
-            "lock_wait": self.lock_wait,
-            "ingest": (ingest.settings, ingest.pepper, ingest.salts.known()) if ingest else None,
-            "ship_from": tuple(self.shipped),
-            "ship_seconds": self.ship_seconds,
-        }
+        config = JournalConfig(
+            folder=self.journal.folder,
+            segment_bytes=self.journal.segment_bytes,
+            key=self.sealer.key,
+            handler=self.handlers.spec(),
+            ship_from=self.shipped,
+            ship_seconds=self.ship_seconds,
+            lock_wait=self.lock_wait,
+        )
         self.pid, self._sock, self._in = start_journal_process(config, self._on_answer, self.lock_wait + 10)
         self._out = bytearray()
-        self._salts_sent = ingest.salts.version if ingest else -1
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Take acknowledgements on this loop, unless another one that still runs has them."""
@@ -216,33 +213,24 @@ class JournalLink:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self._requests:
-            self._flush_requests()
-        items, self._outbox = self._outbox, []
-        for futures, rows, payload in row_frames(items):
-            self._seq += 1
-            self._groups.append(_Group(self._seq, rows, futures))
-            self._send(frame(EVENTS, self._seq, payload))
-
-    def _flush_requests(self) -> None:
-        ingest = self.ingest
-        if ingest is None:
-            settle([f for _, f in self._requests], WriteFailed("this writer does not run the pipeline"))
-            self._requests = []
+        if not self._requests and not self._probes:
             return
-        self.send_salts()
+        self.send_changes()
         items, self._requests = self._requests, []
         for futures, payload in request_frames(items):
             self._seq += 1
-            self._groups.append(_Group(self._seq, None, futures))
-            self._send(frame(REQUESTS, self._seq, payload))
+            self._groups.append(_Group(self._seq, futures))
+            self._send(encode(Kind.REQUESTS, self._seq, payload))
+        if self._probes:
+            self._seq += 1
+            self._groups.append(_Group(self._seq, list(self._probes), probe=True))
+            self._probes = []
+            self._send(encode(Kind.REQUESTS, self._seq, PROBE))
 
-    def send_salts(self) -> None:
-        """On the loop: give the journal process the salts if they changed since it last got them (a rotation)."""
-        ingest = self.ingest
-        if ingest is not None and self._sock is not None and ingest.salts.version != self._salts_sent:
-            self._salts_sent = ingest.salts.version
-            self._send(frame(SALTS, payload=pickle.dumps(ingest.salts.known())))
+    def send_changes(self) -> None:
+        """On the loop: give the journal process what changed for its handler since it last heard (salts)."""
+        if self._sock is not None and (update := self.handlers.changes()) is not None:
+            self._send(encode(Kind.UPDATE, payload=update))
 
     def _request_rotation(self, request: _Rotate) -> None:
         if self._sock is None:
@@ -251,7 +239,7 @@ class JournalLink:
         self._flush()
         self._seq += 1
         self._rotations[self._seq] = request
-        self._send(frame(ROTATE, self._seq))
+        self._send(encode(Kind.ROTATE, self._seq))
 
     def _send(self, data: bytes) -> None:
         if self._sock is None:
@@ -296,7 +284,7 @@ class JournalLink:
             self._gone()
             return
         self._in += data
-        for answer in take_frames(self._in):
+        for answer in decode(self._in):
             self._on_answer(answer)
 
     def _exchange_blocking(self, done: Callable[[], bool], timeout: float) -> None:
@@ -315,7 +303,7 @@ class JournalLink:
                 if not data:
                     break
                 self._in += data
-                for answer in take_frames(self._in):
+                for answer in decode(self._in):
                     self._on_answer(answer)
         except OSError as exc:
             log.error("the journal process did not answer: %s", exc)
@@ -332,20 +320,20 @@ class JournalLink:
             return
         loop = self._loop
         if loop is not None and loop.is_running():
-            loop.call_soon_threadsafe(self._send, frame(SHIP))
+            loop.call_soon_threadsafe(self._send, encode(Kind.SHIP))
         else:
             target = self.end
-            self._send(frame(SHIP))
+            self._send(encode(Kind.SHIP))
             self._exchange_blocking(lambda: self.shipped >= target, timeout)
 
     def _on_answer(self, answer: Frame) -> None:
-        if answer.kind == ROWS:
+        if answer.kind == Kind.ROWS:
             self.shipped = Position(answer.segment, answer.offset)
             self.on_durable(answer.payload, answer.seq, self.shipped)
             return
-        if answer.kind == ROTATED or (answer.kind == FAILED and answer.seq in self._rotations):
+        if answer.kind == Kind.ROTATED or (answer.kind == Kind.FAILED and answer.seq in self._rotations):
             request = self._rotations.pop(answer.seq)
-            if answer.kind == ROTATED:
+            if answer.kind == Kind.ROTATED:
                 request.ended = Position(answer.segment, answer.offset)
             else:
                 log.error("journal rotation failed: %s", answer.payload.decode(errors="replace"))
@@ -354,7 +342,7 @@ class JournalLink:
         groups: list[_Group] = []
         while self._groups and self._groups[0].seq <= answer.seq:
             groups.append(self._groups.popleft())
-        if answer.kind == FAILED:
+        if answer.kind == Kind.FAILED:
             error = WriteFailed(answer.payload.decode(errors="replace"))
             self.stats.failures += 1
             log.error("journal write failed: %s", error)
@@ -366,18 +354,17 @@ class JournalLink:
             self.stats.groups += 1
         self.end = end
         for group in groups:
-            if group.events is not None:
-                self.stats.events += group.events
-                settle(group.futures, None)
-            elif group.seq == answer.seq:
+            if group.seq == answer.seq:
                 self._answered(group, load_answers(answer.payload))
             else:  # not sent by the journal process; kept so that no request could wait forever
                 settle(group.futures, WriteFailed("the journal process did not answer"))
 
     def _answered(self, group: _Group, answers: Answers) -> None:
-        self.stats.events += answers.stored
-        if self.on_answers is not None:
-            self.on_answers(answers)
+        self.stats.events += answers.report.stored
+        self.on_report(answers.report)
+        if group.probe:
+            settle(group.futures, None)
+            return
         for future, refusal in zip(group.futures, answers.refusals, strict=True):
             if not future.done():
                 future.set_result(refusal)
@@ -393,11 +380,10 @@ class JournalLink:
             log.error("the journal process exited; starting a new one")
             if self._loop is not None and self._loop.is_running():
                 self._loop.call_soon(self._restart)
-        waiting = [f for g in self._groups for f in g.futures] + [f for _, f in self._outbox]
-        waiting += [f for _, f in self._requests]
+        waiting = [f for g in self._groups for f in g.futures] + [f for _, f in self._requests] + self._probes
         self._groups.clear()
-        self._outbox = []
         self._requests = []
+        self._probes = []
         for request in self._rotations.values():
             request.done.set()
         self._rotations.clear()

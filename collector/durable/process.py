@@ -1,80 +1,39 @@
-"""The journal process: appends the server's event groups to the journal, fdatasyncs, acknowledges.
+"""The journal process: runs the server's handler on each frame of requests, journals the rows, fdatasyncs, answers.
 
-It runs beside the server, forked by the zygote (zygote.py), on a socket pair.
+It runs beside the server, forked by the zygote (zygote.py), on a socket pair; wire.py is the protocol.
 A thread in the server would need the GIL after every fdatasync, and under load the event loop holds
 it: each commit then waited up to the interpreter's 5 ms switch interval, and every request with it.
 Here nothing on the commit path shares a GIL with the event loop.
 
-Frames both ways are `kind (u8) | seq (u64) | segment (u32) | offset (u64) | micros (u32) | length (u32)`
-and `length` bytes of payload. The server sends CONFIG once, then EVENTS (a JSON array of rows),
-REQUESTS (raw ingest requests, when the process runs the pipeline: ingestd.py), SALTS, SHIP, ROTATE
-and STOP; the process answers DONE (every frame up to `seq` is durable, the journal ends at
-segment/offset; for REQUESTS, one DONE per frame carrying its answers), FAILED (those frames are
-not; the payload says why) and ROTATED (the old segment ended at segment/offset); READY once, when
-it holds the journal. ROWS carries the rows of everything appended since the previous ROWS, for the
-server's DuckDB loader (`seq` rows, ending at segment/offset; shipping.py): when SHIP_ROWS are
-waiting, SHIP_SECONDS after the first, on SHIP, and before ROTATED and before exiting.
+Each run of REQUESTS frames taken from the socket together costs one fdatasync; every frame of it is
+then answered DONE with its Answers. ROWS carries the rows of everything appended since the previous
+ROWS, for the server's DuckDB loader (shipping.py): when SHIP_ROWS are waiting, ship_seconds after the
+first, on SHIP, and before ROTATED and before exiting.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import logging
 import os
 import pickle
 import signal
 import socket
-import struct
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING
 
 import orjson
 
-from collector.durable.journal import Journal, Position, Sealer
+from collector.durable.journal import Journal, Sealer
+from collector.durable.wire import LOCK_WAIT_SECONDS, Frame, Handler, JournalConfig, Kind, decode, encode
+from collector.storage.rows import Row
 
 if TYPE_CHECKING:
     from collector.durable.shipping import Shipper
-    from collector.ingest.handler import IngestSide
 
-FRAME = struct.Struct("<BQIQII")
-CONFIG, EVENTS, ROTATE, STOP, REQUESTS, SALTS, SHIP = 1, 2, 3, 4, 5, 6, 7
-DONE, FAILED, ROTATED, READY, ROWS = 11, 12, 13, 14, 15
 LOCK_NAME = ".lock"
-LOCK_WAIT_SECONDS = 30.0
-
-
-class Frame(NamedTuple):
-    kind: int
-    seq: int
-    segment: int
-    offset: int
-    micros: int
-    payload: bytes
-
-
-NOWHERE = Position(0, 0)
-
-
-def frame(kind: int, seq: int = 0, payload: bytes = b"", at: Position = NOWHERE, micros: int = 0) -> bytes:
-    return FRAME.pack(kind, seq, at.segment, at.offset, micros, len(payload)) + payload
-
-
-def take_frames(buffer: bytearray, limit: int = -1) -> list[Frame]:
-    """Remove and return the complete frames at the start of the buffer (at most `limit` of them)."""
-    frames: list[Frame] = []
-    start = 0
-    while len(buffer) - start >= FRAME.size and len(frames) != limit:
-        kind, seq, segment, offset, micros, length = FRAME.unpack_from(buffer, start)
-        end = start + FRAME.size + length
-        if len(buffer) < end:
-            break
-        frames.append(Frame(kind, seq, segment, offset, micros, bytes(buffer[start + FRAME.size : end])))
-        start = end
-    del buffer[:start]
-    return frames
 
 
 @contextlib.contextmanager
@@ -101,40 +60,31 @@ def journal_lock(folder: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None
 def serve(sock: socket.socket) -> None:
     buffer = bytearray()
     config = _read_config(sock, buffer)
-    folder = Path(config["folder"])
-    with journal_lock(folder, float(config.get("lock_wait", LOCK_WAIT_SECONDS))):
-        journal = Journal(folder, int(config["segment_bytes"]))
+    with journal_lock(config.folder, config.lock_wait):
+        journal = Journal(config.folder, config.segment_bytes)
         journal.truncate_torn_tail()  # an append cut short by a crash was never acknowledged
         from collector.durable.shipping import Shipper  # Arrow: loaded here, never in the thread-free zygote
 
-        sealer, shipper = Sealer.from_key(config["key"]), Shipper(config["ship_seconds"])
+        sealer, shipper = Sealer.from_key(config.key), Shipper(config.ship_seconds)
         # What a predecessor appended after the last rows the server received (nothing on a first start).
-        for _, record in journal.read_from(Position(*config["ship_from"])):
+        for _, record in journal.read_from(config.ship_from):
             shipper.add(orjson.loads(sealer.open(record)))
         sock.sendall(_ship(shipper, journal))
-        sock.sendall(frame(READY, at=journal.end))
-        ingest: IngestSide | None = None
-        if config.get("ingest") is not None:
-            from collector.ingest.handler import IngestSide
-            from collector.logs import configure_logging
-
-            configure_logging(config["ingest"][0].log_level)  # JSON lines on the server's stderr, like its own
-            ingest = IngestSide(*config["ingest"])
-            ingest.warm()  # forked from the zygote, which loaded the rules: this only finishes the model rules
-            logging.getLogger("collector.journald").info("journal process ready", extra={"pid": os.getpid()})
+        sock.sendall(encode(Kind.READY, at=journal.end))
+        handler = config.handler.open()
         try:
-            _run(sock, buffer, journal, sealer, shipper, ingest)
+            _run(sock, buffer, journal, sealer, shipper, handler)
         finally:
             journal.close()
 
 
-def _read_config(sock: socket.socket, buffer: bytearray) -> dict[str, Any]:
+def _read_config(sock: socket.socket, buffer: bytearray) -> JournalConfig:
     while True:
-        frames = take_frames(buffer, limit=1)
+        frames = decode(buffer, limit=1)
         if frames:
-            if frames[0].kind != CONFIG:
+            if frames[0].kind != Kind.CONFIG:
                 raise SystemExit("the journal process expects its configuration first")
-            config: dict[str, Any] = pickle.loads(frames[0].payload)  # from the server that started it
+            config: JournalConfig = pickle.loads(frames[0].payload)  # from the server that started it
             return config
         data = sock.recv(1 << 16)
         if not data:
@@ -148,9 +98,9 @@ def _run(
     journal: Journal,
     sealer: Sealer,
     shipper: Shipper,
-    ingest: IngestSide | None,
+    handler: Handler,
 ) -> None:
-    while _handle(sock, take_frames(buffer), journal, sealer, shipper, ingest):
+    while _handle(sock, decode(buffer), journal, sealer, shipper, handler):
         wait = shipper.wait()
         if wait == 0.0:  # due since _handle looked: settimeout(0.0) would make recv non-blocking, not wait
             sock.sendall(_ship(shipper, journal))
@@ -178,39 +128,34 @@ def _handle(
     journal: Journal,
     sealer: Sealer,
     shipper: Shipper,
-    ingest: IngestSide | None,
+    handler: Handler,
 ) -> bool:
-    """Append runs of EVENTS and REQUESTS frames with one fdatasync each; False after STOP."""
+    """Append each run of REQUESTS frames with one fdatasync; False after STOP."""
     run = _Run()
     ship = False
     for f in frames:
-        if f.kind == EVENTS:
-            if f.payload:
-                run.payloads.append(sealer.seal(f.payload))
-                run.rows.extend(orjson.loads(f.payload))
-            run.last = f.seq
-        elif f.kind == REQUESTS and ingest is not None:
-            rows, answers = ingest.handle(f.payload)
+        if f.kind == Kind.REQUESTS:
+            rows, answers = handler.handle(f.payload)
             if rows:
                 run.payloads.append(sealer.seal(orjson.dumps(rows)))
                 run.rows.extend(rows)
             run.answers.append((f.seq, answers))
             run.last = f.seq
-        elif f.kind == SALTS and ingest is not None:
-            ingest.set_salts(f.payload)
-        elif f.kind == SHIP:
+        elif f.kind == Kind.UPDATE:
+            handler.update(f.payload)
+        elif f.kind == Kind.SHIP:
             ship = True
         else:
             sock.sendall(run.append(journal, shipper))
             run = _Run()
-            if f.kind in (ROTATE, STOP):
+            if f.kind in (Kind.ROTATE, Kind.STOP):
                 sock.sendall(_ship(shipper, journal))
-            if f.kind == ROTATE:
+            if f.kind == Kind.ROTATE:
                 sock.sendall(_rotate(journal, f.seq))
-            elif f.kind == STOP:
+            elif f.kind == Kind.STOP:
                 return False
             else:
-                sock.sendall(frame(FAILED, f.seq, f"unexpected frame kind {f.kind}".encode()))
+                sock.sendall(encode(Kind.FAILED, f.seq, f"unexpected frame kind {f.kind}".encode()))
     sock.sendall(run.append(journal, shipper))
     if ship or shipper.due():
         sock.sendall(_ship(shipper, journal))
@@ -222,7 +167,7 @@ def _ship(shipper: Shipper, journal: Journal) -> bytes:
     if not shipper.rows:
         return b""
     count, payload = shipper.take()
-    return frame(ROWS, count, payload, journal.end)
+    return encode(Kind.ROWS, count, payload, journal.end)
 
 
 class _Run:
@@ -230,7 +175,7 @@ class _Run:
 
     def __init__(self) -> None:
         self.payloads: list[bytes] = []
-        self.rows: list[Sequence[Any]] = []
+        self.rows: list[Row] = []
         self.answers: list[tuple[int, bytes]] = []
         self.last = 0
 
@@ -242,21 +187,18 @@ class _Run:
         try:
             end = journal.append(self.payloads)
         except OSError as exc:
-            return frame(FAILED, self.last, f"journal write failed: {exc}".encode())
+            return encode(Kind.FAILED, self.last, f"journal write failed: {exc}".encode())
         micros = int((time.perf_counter() - started) * 1e6)
         shipper.add(self.rows)
-        out = [frame(DONE, seq, answers, end, micros) for seq, answers in self.answers]
-        if not self.answers or self.answers[-1][0] != self.last:
-            out.append(frame(DONE, self.last, at=end, micros=micros))
-        return b"".join(out)
+        return b"".join([encode(Kind.DONE, seq, answers, end, micros) for seq, answers in self.answers])
 
 
 def _rotate(journal: Journal, seq: int) -> bytes:
     try:
         ended = journal.rotate()
     except OSError as exc:
-        return frame(FAILED, seq, f"journal rotation failed: {exc}".encode())
-    return frame(ROTATED, seq, at=ended)
+        return encode(Kind.FAILED, seq, f"journal rotation failed: {exc}".encode())
+    return encode(Kind.ROTATED, seq, at=ended)
 
 
 def run(sock: socket.socket) -> None:

@@ -4,7 +4,8 @@ Turning rows into an Arrow table costs about 4 us a row (decoding included). Don
 would run on the loader thread, under the GIL the event loop needs, in bursts of several milliseconds at
 every load: the ingest p99 is 12 ms with loading switched off and 22 ms with conversion in the server
 (docs/benchmarks.md). The journal process has the rows as Python objects already, so it converts them
-there, once per SHIP_ROWS rows or SHIP_SECONDS, and the server only maps the Arrow buffer.
+there, once per SHIP_ROWS rows or SHIP_SECONDS (a reader that must see them asks sooner: SHIP), and
+the server only maps the Arrow buffer.
 
 Everything the journal process appends is shipped, in journal order, each batch with the journal
 position it ends at. A replacement journal process first ships what its predecessor appended after
@@ -21,12 +22,11 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from collector.storage.batches import from_ipc, rows_to_table, to_ipc
+from collector.durable.wire import SHIP_SECONDS
+from collector.storage.rows import from_ipc, rows_to_table, to_ipc
 
 log = logging.getLogger("collector.shipping")
 SHIP_ROWS = 2048
-# How long a row may wait in the journal process for its batch; a reader that must see it asks sooner (SHIP).
-SHIP_SECONDS = 0.1
 _ARROW, _JSON = b"A", b"J"
 Row = Sequence[Any]
 

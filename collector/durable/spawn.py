@@ -1,19 +1,17 @@
-"""Starting a journal process (journald.py): forked by the zygote, configured, ready once it holds the journal."""
+"""Starting a journal process (process.py): forked by the zygote, configured, ready once it holds the journal."""
 
 from __future__ import annotations
 
-import pickle
 import socket
 from collections.abc import Callable
-from typing import Any
 
 from collector.durable.commits import WriteFailed
-from collector.durable.process import CONFIG, READY, ROWS, Frame, frame, take_frames
-from collector.durable.zygote import kill, zygote
+from collector.durable.wire import Frame, JournalConfig, Kind, decode, dump, encode
+from collector.durable.zygote import kill, zygote_for
 
 
 def start_journal_process(
-    config: dict[str, Any], on_rows: Callable[[Frame], None], timeout: float
+    config: JournalConfig, on_rows: Callable[[Frame], None], timeout: float
 ) -> tuple[int, socket.socket, bytearray]:
     """Its pid, the server's end of its socket (non-blocking) and what it sent after READY.
 
@@ -23,7 +21,7 @@ def start_journal_process(
     ours, theirs = socket.socketpair()
     with theirs:
         try:
-            pid = zygote.fork(theirs)
+            pid = zygote_for(config.handler.preload).fork(theirs)
         except OSError as exc:
             ours.close()
             raise WriteFailed(f"the journal process could not be started: {exc}") from None
@@ -31,20 +29,20 @@ def start_journal_process(
     ready: list[Frame] = []
     ours.settimeout(timeout)
     try:
-        ours.sendall(frame(CONFIG, payload=pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL)))
+        ours.sendall(encode(Kind.CONFIG, payload=dump(config)))
         while not ready:
             data = ours.recv(1 << 16)
             if not data:
                 break
             received += data
-            while (first := take_frames(received, limit=1)) and first[0].kind == ROWS:
+            while (first := decode(received, limit=1)) and first[0].kind == Kind.ROWS:
                 on_rows(first[0])
             ready = first
     except OSError:
         pass
-    if not ready or ready[0].kind != READY:
+    if not ready or ready[0].kind != Kind.READY:
         ours.close()
         kill(pid)
-        raise WriteFailed(f"the journal process did not start (its error is logged above): {config['folder']}")
+        raise WriteFailed(f"the journal process did not start (its error is logged above): {config.folder}")
     ours.setblocking(False)
     return pid, ours, received

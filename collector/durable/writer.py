@@ -1,13 +1,12 @@
 """Group commit through a journal: a 202 waits only for an fdatasync, DuckDB loads in large batches.
 
-Handlers never touch DuckDB. They queue each request (submit; the journal process runs the pipeline,
-ingestd.py) or, where the pipeline ran in process, its events (write) with a future and await it. Once
-per turn of the event loop, everything queued goes to the journal process (journald.py) in frames; it
-appends the rows as encrypted records, fdatasyncs, and answers; the loop then resolves every future:
-that is the durable commit behind a 202. The journal process also ships the durable rows back as
-Arrow batches (shipping.py); the loader thread inserts what has come since its last load into DuckDB
-as one table per transaction, together with the journal position it has loaded through, so a crash
-between the two replays each record exactly once.
+Handlers never touch DuckDB. They queue each request (submit) with a future and await it. Once per
+turn of the event loop, everything queued goes to the journal process (process.py) in frames; it runs
+the server's handler (the pipeline), appends the rows it keeps as encrypted records, fdatasyncs, and
+answers; the loop then resolves every future: that is the durable commit behind a 202. The journal
+process also ships the durable rows back as Arrow batches (shipping.py); the loader thread inserts
+what has come since its last load into DuckDB as one table per transaction, together with the journal
+position it has loaded through, so a crash between the two replays each record exactly once.
 
 Small DuckDB transactions cost 4-20 ms each on these machines (the insert and its own WAL fsync), so
 committing every group to DuckDB capped ingest near 64 events per commit; the journal's fsync is the
@@ -26,31 +25,27 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 from collector.durable.commits import CommitStats
 from collector.durable.commits import WriteFailed as WriteFailed
+from collector.durable.counts import Report, ScrubKey, Tally
 from collector.durable.journal import Journal, Position, Sealer
 from collector.durable.link import JournalLink
 from collector.durable.process import journal_lock
 from collector.durable.shipping import decode
-from collector.events import DropReason, Event
-from collector.ingest.accept import Refusal, Tally, day_drop
-from collector.ingest.handler import Answers, IngestConfig, RawRequest
-from collector.ingest.pipeline.scrub import ScrubCounts
-from collector.storage.batches import BatchHook, load_rows, replay, to_row
+from collector.durable.wire import HandlerSource, RawRequest, Refusal
+from collector.storage.batches import BatchHook, load_rows, stored_position
+from collector.storage.rows import DayDrop, Row
 
 log = logging.getLogger("collector.writer")
 
 
-class Sink(Protocol):
-    """Where accepted events go; the journal + DuckDB writer by default, another durable log when scaled out."""
+class Scrubbed(Protocol):
+    """Scrubbing counts held for the load transaction that stores them (a writer hook takes them)."""
 
-    def start(self) -> None: ...
-    async def write(self, events: Sequence[Event]) -> None: ...
-    def count_drop(self, site: str, reason: DropReason) -> None: ...
-    async def ping(self) -> None: ...
-    def close(self) -> None: ...
+    def put_back(self, counts: Counter[ScrubKey]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -63,18 +58,18 @@ class WriterStats(CommitStats):
 
 
 class Writer:
-    """The default sink: a journal process for the group commit (journal_link.py), a loader thread for DuckDB."""
+    """A journal process for the group commit (link.py), a loader thread for DuckDB."""
 
     def __init__(
         self,
         con: duckdb.DuckDBPyConnection,
         journal: Journal,
         sealer: Sealer,
+        handlers: HandlerSource,
         batch_events: int = 20_000,
         hooks: Sequence[BatchHook] = (),
         load_interval: float = 0.25,
-        ingest: IngestConfig | None = None,
-        scrubbed: ScrubCounts | None = None,
+        scrubbed: Scrubbed | None = None,
     ) -> None:
         self.con = con
         self.journal = journal
@@ -84,10 +79,10 @@ class Writer:
         self.load_interval = load_interval
         self.stats = WriterStats()
         self.load_error: str | None = None
-        self.tally = Tally()  # of the requests accepted by the journal process (submit)
+        self.tally = Tally()  # of the requests the journal process's handler accepted
         self.scrubbed = scrubbed
-        self.link = JournalLink(journal, sealer, self._durable, self.stats, ingest=ingest, on_answers=self._answered)
-        self._drops: Counter[tuple[str, str, DropReason]] = Counter()
+        self.link = JournalLink(journal, sealer, self._durable, self.stats, handlers, self._reported)
+        self._drops: Counter[DayDrop] = Counter()
         self._pending: list[tuple[bytes, int, Position]] = []  # batches from the journal process
         self._cond = threading.Condition()
         # One load at a time: this writer's and the scale-out loader's (load_unseen), whose hooks upsert the same rows.
@@ -114,42 +109,23 @@ class Writer:
     def queue_depth(self) -> int:
         return self.link.queue_depth
 
-    def write(self, events: Sequence[Event]) -> Coroutine[Any, Any, None]:
-        return self.link.write([to_row(e) for e in events])  # no coroutine of its own: one less per request
-
     def submit(self, request: RawRequest) -> Coroutine[Any, Any, Refusal | None]:
-        """Have the journal process parse, check and journal one request (ingestd.py); None means 202."""
-        return self.link.submit(request)
+        """Have the journal process's handler parse, check and journal one request; None means 202."""
+        return self.link.submit(request)  # no coroutine of its own: one less per request
 
-    def _answered(self, answers: Answers) -> None:
-        tally = self.tally
-        tally.accepted += answers.stored
-        if answers.drops:
+    def _reported(self, report: Report) -> None:
+        self.tally.add(report)
+        if report.drops:
             with self._cond:
-                self._drops.update(answers.drops)
-            for (site, _, reason), n in answers.drops.items():
-                tally.drops[(site, reason)] += n
-        if answers.scrubbed and self.scrubbed is not None:
-            self.scrubbed.put_back(Counter(answers.scrubbed))
-        if answers.limited:
-            tally.limited.update(answers.limited)
-        tally.device_hits += answers.device_hits
-        tally.device_misses += answers.device_misses
-        tally.clients = answers.clients
-        tally.rules_complete = answers.rules_complete
+                self._drops.update(report.drops)
+        if report.scrubbed and self.scrubbed is not None:
+            self.scrubbed.put_back(Counter(report.scrubbed))
 
     async def ping(self) -> None:
-        """Succeeds when the journal can fsync and the loader is keeping up without errors."""
-        if self.link.ingest is not None:
-            await self.link.submit(None)  # through the pipeline too; brings back its counters
-        else:
-            await self.link.write([])
+        """Succeeds when the journal can fsync, its handler answers, and the loader keeps up without errors."""
+        await self.link.probe()
         if self.load_error is not None:
             raise WriteFailed(f"loading into DuckDB fails: {self.load_error}")
-
-    def count_drop(self, site: str, reason: DropReason) -> None:
-        with self._cond:
-            self._drops[day_drop(site, reason)] += 1
 
     def sync(self, timeout: float = 30.0) -> bool:
         """Block until everything journaled so far is in DuckDB (for readers that must see the latest events)."""
@@ -248,3 +224,22 @@ class Writer:
                 self._cond.notify_all()
             if position is not None:
                 self.journal.drop_before(position)
+
+
+def replay(con: duckdb.DuckDBPyConnection, journal: Journal, sealer: Sealer, batch_rows: int = 20_000) -> int:
+    """Load every journal record not yet in the database (after a crash); return the events loaded."""
+    journal.truncate_torn_tail()
+    rows: list[Row] = []
+    position: Position | None = None
+    loaded = 0
+    for position, payload in journal.read_from(Position(*stored_position(con))):
+        rows.extend(tuple(r) for r in orjson.loads(sealer.open(payload)))
+        if len(rows) >= batch_rows:
+            load_rows(con, rows, position)
+            loaded += len(rows)
+            rows = []
+    if position is not None:
+        load_rows(con, rows, position)
+        loaded += len(rows)
+        journal.drop_before(position)
+    return loaded

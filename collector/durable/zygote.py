@@ -1,17 +1,21 @@
-"""A warm parent for journal processes: it loads the device rules once and forks a journal process on demand.
+"""A warm parent for journal processes: it preloads what their handler needs once and forks one on demand.
 
-Loading the rules takes about 3 s of CPU. The journal process runs the pipeline (ingestd.py), so a
-freshly started one would make the first requests wait that long: at every server start, and again
-whenever a journal process dies and the next write starts another. Forked from this process, a
-journal process starts with the rules in memory. The zygote is started cleanly (not forked from the
-server, whose threads and DuckDB connection must not be copied), forks nothing but journal processes,
-and exits when its server's end of the control socket closes.
+The handler may take seconds to load (the pipeline's device rules take about 3 s of CPU), so a freshly
+started journal process would make the first requests wait that long: at every server start, and again
+whenever a journal process dies and the next write starts another. Forked from this process, a journal
+process starts with it all in memory. The zygote is started cleanly (not forked from the server, whose
+threads and DuckDB connection must not be copied), forks nothing but journal processes, and exits when
+its server's end of the control socket closes.
+
+What it preloads is a module's to say: `preload()` once at start, `idle()` between forks (a bit of
+background work at a time; False when none is left). Its HandlerSpec names it (`preload`).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import os
 import select
 import signal
@@ -20,6 +24,7 @@ import subprocess
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 PID = 4  # bytes of the pid the zygote answers with
@@ -28,7 +33,8 @@ PID = 4  # bytes of the pid the zygote answers with
 class Zygote:
     """The server's side: one zygote per server process, started on first use and again if it died."""
 
-    def __init__(self) -> None:
+    def __init__(self, preload: str | None = None) -> None:
+        self.preload = preload
         self._proc: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
         self._lock = threading.Lock()
@@ -73,7 +79,13 @@ class Zygote:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         with theirs:
             self._proc = subprocess.Popen(
-                [sys.executable, "-c", "from collector.durable.zygote import main; main()", str(theirs.fileno())],
+                [
+                    sys.executable,
+                    "-c",
+                    "from collector.durable.zygote import main; main()",
+                    str(theirs.fileno()),
+                    self.preload or "",
+                ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 env=env,
@@ -90,8 +102,16 @@ class Zygote:
             self._proc = None
 
 
-zygote = Zygote()
-atexit.register(zygote.close)
+_zygotes: dict[str | None, Zygote] = {}
+
+
+def zygote_for(preload: str | None) -> Zygote:
+    """The server's zygote for handlers that need `preload` (a module name; None for nothing)."""
+    zygote = _zygotes.get(preload)
+    if zygote is None:
+        zygote = _zygotes[preload] = Zygote(preload)
+        atexit.register(zygote.close)
+    return zygote
 
 
 def exited(pid: int, timeout: float) -> bool:
@@ -117,15 +137,16 @@ def main() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # journal processes are reaped by the kernel
     control = socket.socket(fileno=int(sys.argv[1]))
-    from collector.devices import hardware
-    from collector.devices.detect import warm
-
-    warm(all_models=False)  # no background thread here: only a thread-free process forks safely
-    database = hardware.database()
+    idle: Callable[[], bool] | None = None
+    if sys.argv[2]:
+        preloaded = importlib.import_module(sys.argv[2])
+        preloaded.preload()  # no background thread here: only a thread-free process forks safely
+        idle = preloaded.idle
+    busy = idle is not None
     while True:
-        # Between forks, build one brand's model rules at a time: later journal processes start with them all.
-        if not database.complete and not select.select([control], [], [], 0)[0]:
-            database.build_next()
+        # Between forks, a bit of background work at a time: later journal processes start with it done.
+        if busy and idle is not None and not select.select([control], [], [], 0)[0]:
+            busy = idle()
             continue
         try:
             message, fds, _, _ = socket.recv_fds(control, 16, 1)

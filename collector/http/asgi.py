@@ -8,10 +8,8 @@ Responses sent from here carry the same security headers the middleware adds els
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
@@ -20,10 +18,11 @@ import orjson
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from collector.bodies import BodyTimeouts as BodyTimeouts
+from collector.bodies import read_body as read_body
 from collector.http.accesslog import AccessLog
 from collector.http.accesslog import log as access_log
 from collector.http.headers import ALWAYS, OTHER_CSP
-from collector.tasks import stop
 
 log = logging.getLogger("collector.asgi")
 
@@ -101,69 +100,6 @@ def query_map(scope: Scope) -> dict[str, str]:
             name, _, value = part.partition("=")
             out[name] = value
     return out
-
-
-class BodyTimeouts:
-    """Cancel body reads that outlast `seconds`, checked once a second instead of with a timer per request.
-
-    asyncio.timeout() costs about 7 us per use on uvloop; a dict entry per read costs a tenth of that.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.reading: dict[asyncio.Task[Any], float] = {}
-        self.expired: set[asyncio.Task[Any]] = set()
-        self.now = time.monotonic()
-        self.reaper: asyncio.Task[None] | None = None
-
-    async def read(self, receive: Receive, limit: int) -> bytes | None:
-        """read_body(), raising TimeoutError when the body takes longer than `seconds` to arrive."""
-        if self.reaper is None:
-            self.now = time.monotonic()
-            self.reaper = asyncio.get_running_loop().create_task(self._reap())
-        task = asyncio.current_task()
-        assert task is not None
-        self.reading[task] = self.now
-        try:
-            return await read_body(receive, limit)
-        except asyncio.CancelledError:
-            if task not in self.expired:
-                raise
-            self.expired.discard(task)
-            task.uncancel()
-            raise TimeoutError from None
-        finally:
-            del self.reading[task]
-
-    async def _reap(self) -> None:
-        while True:
-            await asyncio.sleep(min(1.0, self.seconds / 2))
-            self.now = time.monotonic()
-            for task, started in list(self.reading.items()):
-                if self.now - started > self.seconds and task not in self.expired:
-                    self.expired.add(task)
-                    task.cancel()
-
-    async def close(self) -> None:
-        await stop(self.reaper)
-        self.reaper = None
-
-
-async def read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None once it grows past `limit` bytes (the rest is not read)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ConnectionError("client disconnected")
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def empty_answer_headers(headers: Sequence[tuple[bytes, bytes]]) -> RawHeaders:

@@ -3,8 +3,8 @@
 A plain ASGI app (see asgi.py): it runs once per page view, so it reads the scope's headers itself
 and answers with prebuilt header lists instead of going through Starlette's request and response objects.
 The checks that need no body (origin, size, content type) are made here; parsing, rate limits and the
-pipeline (accept.py) run in the journal process for the embedded collector (ingestd.py), in process on
-a scale-out ingest node.
+pipeline (accept.py) run in the journal process for the embedded collector (ingest/handler.py), in
+process on a scale-out ingest node.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from typing import Any, Protocol
 
 from starlette.types import Receive, Scope, Send
 
-from collector.durable.writer import Sink, WriteFailed
+from collector.durable.commits import WriteFailed
+from collector.durable.counts import Tally
+from collector.durable.wire import RawRequest, Refusal
 from collector.http.asgi import (
     JSON_TYPE,
     BodyTimeouts,
@@ -25,8 +27,6 @@ from collector.http.asgi import (
     respond_json,
     respond_prebuilt,
 )
-from collector.ingest.accept import Acceptor, Refusal, Tally
-from collector.ingest.handler import RawRequest
 from collector.ingest.parsing import ParseError, check_content_type
 from collector.settings import Settings
 
@@ -48,26 +48,6 @@ class Backend(Protocol):
     @property
     def tally(self) -> Tally: ...
     def submit(self, request: RawRequest) -> Coroutine[Any, Any, Refusal | None]: ...
-
-
-class InProcess:
-    """The pipeline on the event loop, in front of any sink (a scale-out ingest node's stream)."""
-
-    def __init__(self, acceptor: Acceptor, sink: Sink) -> None:
-        self.acceptor = acceptor
-        self.sink = sink
-        self.accepted = 0
-
-    @property
-    def tally(self) -> Tally:
-        return self.acceptor.tally(self.accepted)
-
-    async def submit(self, request: RawRequest) -> Refusal | None:
-        verdict = self.acceptor.accept(*request)
-        if verdict.refused is None and verdict.events:
-            await self.sink.write(verdict.events)
-            self.accepted += len(verdict.events)
-        return verdict.refused
 
 
 class Ingest:

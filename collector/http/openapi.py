@@ -1,18 +1,18 @@
-"""GET /openapi.json: the API described, assembled from the core paths and each feature module's OPENAPI_PATHS.
+"""GET /openapi.json: the API described, assembled from the core's paths and each feature's.
 
-A module that adds routes declares `OPENAPI_PATHS = {"/path": {"get": {...}}}`, or a function
-`openapi_paths(settings)` returning that when the description depends on the deployment (and, if it
-needs them, `OPENAPI_SCHEMAS = {"Name": {...}}`), and is listed in SOURCES. tests/test_openapi.py fails when a
-route of the app is not described, so a new route cannot be forgotten.
+A feature that adds routes describes them in its `paths` (`{"/path": {"get": {...}}}`, for the
+deployment's settings) and the components they refer to in its `schemas`. tests/system/test_openapi.py fails
+when a route of the app is not described, so a new route cannot be forgotten.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Sequence
 from typing import Any
 
 import collector
 from collector.access.auth import SCOPES
+from collector.feature import Feature
 from collector.ingest.parsing import (
     MAX_HINT_VALUE,
     MAX_HINTS,
@@ -26,18 +26,10 @@ from collector.ingest.parsing import (
 )
 from collector.settings import Settings
 
-# Modules with an OPENAPI_PATHS dict (and optionally OPENAPI_SCHEMAS); add yours here.
-SOURCES: tuple[str, ...] = (
-    "collector.http.metrics",
-    "collector.stats.api",
-    "collector.segments.openapi",
-    "collector.privacy.api",
-    "collector.dashboard.views",
-)
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
 
 
-def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+def error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description,
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
@@ -59,32 +51,18 @@ SCHEMAS: dict[str, Any] = {
             "index": {"type": "integer", "description": "Position of the offending event in a batch"},
         },
     },
-    "Health": {
-        "type": "object",
-        "required": ["status"],
-        "properties": {
-            "status": {"type": "string"},
-            "queue": {"type": "integer"},
-            "device_rules": {
-                "type": "string",
-                "enum": ["building", "complete"],
-                "description": "Device-model rules are built in the background after start-up",
-            },
-            "error": {"type": "string"},
-        },
-    },
 }
 
 RESPONSES: dict[str, Any] = {
-    "BadRequest": _error("The request is malformed; `field` names what is wrong"),
-    "Unauthorized": _error(
+    "BadRequest": error("The request is malformed; `field` names what is wrong"),
+    "Unauthorized": error(
         "No API token, or not a valid one",
         {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
     ),
-    "Forbidden": _error("The token lacks the scope, or the site, this call needs"),
-    "NotFound": _error("No such thing (for example, no query of that name)"),
-    "TooManyRequests": _error("Rate limited", _RETRY_AFTER),
-    "Unavailable": _error("Not stored or not answered now; retry later", _RETRY_AFTER),
+    "Forbidden": error("The token lacks the scope, or the site, this call needs"),
+    "NotFound": error("No such thing (for example, no query of that name)"),
+    "TooManyRequests": error("Rate limited", _RETRY_AFTER),
+    "Unavailable": error("Not stored or not answered now; retry later", _RETRY_AFTER),
 }
 
 
@@ -230,10 +208,10 @@ def _core_paths(settings: Settings) -> dict[str, Any]:
                 "responses": {
                     "202": {"description": "Stored durably (or dropped by a filter, which is counted)"},
                     "400": {"$ref": "#/components/responses/BadRequest"},
-                    "403": _error("The origin or the site is not registered"),
-                    "408": _error("The body arrived too slowly"),
-                    "413": _error("The body is too large"),
-                    "415": _error("The content type is not application/json or text/plain"),
+                    "403": error("The origin or the site is not registered"),
+                    "408": error("The body arrived too slowly"),
+                    "413": error("The body is too large"),
+                    "415": error("The content type is not application/json or text/plain"),
                     "429": {"$ref": "#/components/responses/TooManyRequests"},
                     "503": {"$ref": "#/components/responses/Unavailable"},
                 },
@@ -246,21 +224,9 @@ def _core_paths(settings: Settings) -> dict[str, Any]:
                 "parameters": [origin],
                 "responses": {
                     "204": {"description": "The origin may post events"},
-                    "403": _error("The origin is not registered"),
+                    "403": error("The origin is not registered"),
                 },
             },
-        },
-        "/healthz": {
-            "get": {
-                "summary": "Whether the store accepts writes",
-                "operationId": "health",
-                "tags": ["operations"],
-                "security": [],
-                "responses": {
-                    "200": _json("Ready", "#/components/schemas/Health"),
-                    "503": _json("Starting, or the store is not writable", "#/components/schemas/Health"),
-                },
-            }
         },
         "/": {
             "get": {
@@ -292,13 +258,13 @@ def _core_paths(settings: Settings) -> dict[str, Any]:
                 "operationId": "openapi",
                 "tags": ["operations"],
                 "security": [],
-                "responses": {"200": _json("OpenAPI 3.1 document", None)},
+                "responses": {"200": json_response("OpenAPI 3.1 document", None)},
             }
         },
     }
 
 
-def _json(description: str, ref: str | None) -> dict[str, Any]:
+def json_response(description: str, ref: str | None) -> dict[str, Any]:
     schema = {"$ref": ref} if ref else {"type": "object"}
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -312,14 +278,13 @@ def merge(paths: dict[str, Any], more: dict[str, Any], source: str) -> None:
             target[method] = operation
 
 
-def document(settings: Settings, sources: tuple[str, ...] = SOURCES) -> dict[str, Any]:
+def document(settings: Settings, features: Sequence[Feature[Any]]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the core and `features`."""
     paths = _core_paths(settings)
     schemas = dict(SCHEMAS) | {"Event": _event_schema(settings)}
-    for name in sources:
-        module = importlib.import_module(name)
-        described = getattr(module, "openapi_paths", None)
-        merge(paths, described(settings) if callable(described) else getattr(module, "OPENAPI_PATHS", {}), name)
-        schemas |= getattr(module, "OPENAPI_SCHEMAS", {})
+    for feature in features:
+        merge(paths, feature.paths(settings), feature.name)
+        schemas |= feature.schemas
     return {
         "openapi": "3.1.0",
         "info": {

@@ -10,8 +10,8 @@ import duckdb
 
 from collector.durable.journal import Journal
 from collector.identifiers.keys import KeyFileError, Keys, load_keys
-from collector.identifiers.salts import Salts
 from collector.settings import ConfigError, Settings
+from collector.storage.salts import Salts
 from collector.storage.store import migrate, open_database
 
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
+
+# The snippet's consented (first-party) id, as ingest accepts it.
+CONSENTED_ID = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
 
 
 def daily_visitor(salt: bytes, site: str, ip: str, user_agent: str) -> int:
@@ -29,3 +33,11 @@ def consented_hasher(pepper: bytes) -> Callable[[str, str], int]:
         return int.from_bytes(h.digest()[:8], "big")
 
     return hash_visitor
+
+
+def consented_id_visitor(hash_visitor: Callable[[str, str], int], site: str, raw_id: object) -> int | None:
+    """The consented visitor hash of a raw id a caller sent (hash_visitor: consented_hasher's), or None
+    when the value is not a consented id; callers refuse it in their own words."""
+    if not isinstance(raw_id, str) or not CONSENTED_ID.match(raw_id):
+        return None
+    return hash_visitor(site, raw_id)

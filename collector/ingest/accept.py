@@ -1,14 +1,13 @@
 """From one ingest request's headers and body to the events to store, or the refusal to answer.
 
-The event loop only reads the body; this runs wherever the pipeline runs: in the server's ingest
-process (journald.py) for the embedded collector, in process on a scale-out ingest node.
+The event loop only reads the body; this runs wherever the pipeline runs: in the server's journal
+process (handler.py) for the embedded collector, in process on a scale-out ingest node.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -17,20 +16,14 @@ import orjson
 from collector.devices import hardware
 from collector.devices.bots import PREFETCH_HEADERS, is_prefetch
 from collector.devices.detect import HINT_HEADERS, Detector
+from collector.durable.counts import Tally
+from collector.durable.wire import Refusal
 from collector.events import DropReason, Event, Request
 from collector.ingest.clientip import client_ip, parse_proxies
 from collector.ingest.parsing import ParseError, build_event, has_no_escapes, parse_body
 from collector.ingest.pipeline.steps import Pipeline
 from collector.ingest.ratelimit import RateLimits
 from collector.settings import Settings
-
-
-class Refusal(NamedTuple):
-    """An answer other than 202: its status, JSON body and, for 429, the seconds to wait."""
-
-    status: int
-    body: bytes
-    retry_after: int = 0
 
 
 def refusal(status: int, message: str, field: str | None = None, retry_after: int = 0) -> Refusal:
@@ -40,27 +33,6 @@ def refusal(status: int, message: str, field: str | None = None, retry_after: in
 class Verdict(NamedTuple):
     events: list[Event]  # the events to store: none when refused, and not the dropped ones
     refused: Refusal | None = None
-
-
-# What a drop is counted under in the database: (site, UTC day, reason).
-DayDrop = tuple[str, str, DropReason]
-
-
-def day_drop(site: str, reason: DropReason) -> DayDrop:
-    return (site, datetime.now(UTC).date().isoformat(), reason)
-
-
-@dataclass(slots=True)
-class Tally:
-    """What /metrics reports of ingest; kept where the pipeline runs and sent to the server from the process."""
-
-    accepted: int = 0
-    drops: Counter[tuple[str, DropReason]] = field(default_factory=Counter)
-    limited: Counter[tuple[str, str]] = field(default_factory=Counter)  # (limit, site); site "" for clients
-    clients: int = 0  # client rate-limit buckets held
-    device_hits: int = 0
-    device_misses: int = 0
-    rules_complete: bool = False
 
 
 class Acceptor:

@@ -1,66 +1,82 @@
-"""The ingest side of the journal process: a frame of raw requests in, rows to journal and answers out.
+"""The pipeline as the journal process's handler: a frame of raw requests in, rows to journal and answers out.
 
 An event loop that parses is CPU-bound at about 150 us per request, two thirds of it parsing, the
-pipeline and their plumbing (docs/benchmarks.md). Here they run on the other core, in the process that journals the rows; the
-loop only reads bodies, forwards them and sends the answers. The frames travel over the server's own
-socket pair between two processes of the same program, so pickle is safe here.
+pipeline and their plumbing (docs/benchmarks.md). Here they run on the other core, in the process that
+journals the rows (durable/process.py); the loop only reads bodies, forwards them and sends the answers.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import traceback
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
-from typing import NamedTuple
 
 from collector.devices import hardware
 from collector.devices.detect import Detector
 from collector.devices.detect import warm as warm_devices
+from collector.durable.counts import Report
+from collector.durable.wire import Answers, RawRequest, Refusal, dump, load_requests
 from collector.events import DropReason
 from collector.identifiers.salts import SaltCache
-from collector.ingest.accept import Acceptor, DayDrop, Refusal, day_drop, refusal
+from collector.ingest.accept import Acceptor, refusal
 from collector.ingest.pipeline.scrub import ScrubCounts
 from collector.ingest.pipeline.steps import build_pipeline
 from collector.ingest.ratelimit import RateLimits
+from collector.logs import configure_logging
 from collector.settings import Settings
-from collector.storage.batches import Row, to_row
+from collector.storage.rows import DayDrop, Row, day_drop, to_row
 
-log = logging.getLogger("collector.ingestd")
+log = logging.getLogger("collector.ingest.handler")
 INTERNAL_ERROR = refusal(500, "internal error")
 
-# One request as the loop forwards it: the peer's address, its headers by lower-case name, its body.
-RawRequest = tuple[str | None, dict[str, str], bytes]
+
+class IngestConfig:
+    """The server's side of the pipeline in the journal process: its spec, and the salts whenever they change."""
+
+    def __init__(self, settings: Settings, pepper: bytes, salts: SaltCache) -> None:
+        self.settings = settings
+        self.pepper = pepper
+        self.salts = salts  # the server's; the process gets a copy whenever they change
+        self._sent = -1  # the version of the salts the journal process has
+
+    def spec(self) -> IngestSpec:
+        self._sent = self.salts.version
+        return IngestSpec(self.settings, self.pepper, self.salts.known())
+
+    def changes(self) -> bytes | None:
+        if self.salts.version == self._sent:
+            return None
+        self._sent = self.salts.version
+        return dump(self.salts.known())
 
 
 @dataclass(frozen=True, slots=True)
-class IngestConfig:
-    """What the journal process needs to run the pipeline itself (this module)."""
+class IngestSpec:
+    """What the journal process needs to run the pipeline (pickled into its JournalConfig)."""
 
     settings: Settings
     pepper: bytes
-    salts: SaltCache  # the server's; the process gets a copy whenever they change
+    salts: dict[date, bytes]
 
+    @property
+    def preload(self) -> str:
+        return "collector.ingest.zygote"
 
-class Answers(NamedTuple):
-    """The reply to one frame of requests, once its rows are durable (a tuple: it pickles in C)."""
-
-    refusals: list[Refusal | None]  # per request: None for 202
-    stored: int  # rows journaled (they reach the server's DuckDB loader in a ROWS batch: shipping.py)
-    # Counted since the previous reply (None when nothing was):
-    drops: dict[DayDrop, int] | None
-    scrubbed: dict[tuple[str, str, str, str], int] | None
-    limited: dict[tuple[str, str], int] | None
-    device_hits: int
-    device_misses: int
-    # As they stand:
-    clients: int
-    rules_complete: bool
+    def open(self) -> IngestSide:
+        configure_logging(self.settings.log_level)  # JSON lines on the server's stderr, like its own
+        side = IngestSide(self.settings, self.pepper, self.salts)
+        warm_devices()  # forked from the zygote, which loaded the rules: this only finishes the model rules
+        log.info("journal process ready", extra={"pid": os.getpid()})
+        return side
 
 
 class IngestSide:
+    """Runs the pipeline on each frame of requests, and reports its counters with every answer."""
+
     def __init__(self, settings: Settings, pepper: bytes, salts: dict[date, bytes]) -> None:
         self.salts = SaltCache(settings.salt_grace_hours)
         self.salts.replace(salts)
@@ -73,26 +89,20 @@ class IngestSide:
         self.sent_limited: Counter[tuple[str, str]] = Counter()
         self.sent_hits = self.sent_misses = 0
 
-    @staticmethod
-    def warm() -> None:
-        warm_devices()
-
     def _count_drop(self, site: str, reason: DropReason) -> None:
         self.drops[day_drop(site, reason)] += 1
 
-    def set_salts(self, payload: bytes) -> None:
+    def update(self, payload: bytes) -> None:
+        """The server's salts, after they changed."""
         self.salts.replace(pickle.loads(payload))
 
     def handle(self, payload: bytes) -> tuple[list[Row], bytes]:
         """The rows to journal and the answers to send once they are durable (dump of Answers)."""
-        requests: list[RawRequest | None] = pickle.loads(payload)
+        requests: list[RawRequest] = load_requests(payload)
         accept = self.acceptor.accept
         refusals: list[Refusal | None] = []
         rows: list[Row] = []
         for request in requests:
-            if request is None:  # a health probe: it only needs the answer
-                refusals.append(None)
-                continue
             try:
                 verdict = accept(*request)
                 kept = [to_row(e) for e in verdict.events]
@@ -106,6 +116,10 @@ class IngestSide:
                 continue
             refusals.append(verdict.refused)
             rows.extend(kept)
+        return rows, dump(Answers(refusals, self.report(len(rows))))
+
+    def report(self, stored: int) -> Report:
+        """The counters since the previous report."""
         drops, self.drops = self.drops, Counter()
         limited = None
         if self.limits.limited != self.sent_limited:
@@ -115,9 +129,8 @@ class IngestSide:
         hits, misses = detector.hits - self.sent_hits, detector.misses - self.sent_misses
         self.sent_hits, self.sent_misses = detector.hits, detector.misses
         client = self.limits.client
-        answers = Answers(
-            refusals,
-            len(rows),
+        return Report(
+            stored,
             dict(drops) or None,
             dict(self.scrubbed.take()) or None,
             limited,
@@ -126,13 +139,3 @@ class IngestSide:
             len(client) if client is not None else 0,
             hardware.complete(),
         )
-        return rows, pickle.dumps(answers, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def load_answers(payload: bytes) -> Answers:
-    answers: Answers = pickle.loads(payload)
-    return answers
-
-
-def dump_requests(requests: list[RawRequest | None]) -> bytes:
-    return pickle.dumps(requests, protocol=pickle.HIGHEST_PROTOCOL)

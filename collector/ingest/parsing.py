@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from collector.errors import ClientError
 from collector.events import Event, Request
 
 NO_STRINGS: Mapping[str, str] = MappingProxyType({})
@@ -44,14 +45,14 @@ def new_event_id() -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class ParseError(Exception):
+class ParseError(ClientError):
     message: str
     field: str | None = None
     index: int | None = None
     status: int = 400
 
     def as_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.message, "field": self.field}
+        body = ClientError.as_json(self)  # not super(): a slots dataclass is a new class
         if self.index is not None:
             body["index"] = self.index
         return body

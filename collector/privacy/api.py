@@ -7,9 +7,7 @@ consented id it holds (from a registered origin, no token), or the site's backen
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -17,14 +15,16 @@ from urllib.parse import urlsplit
 
 import anyio.to_thread
 import duckdb
-import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from collector.access.auth import AuthError, Principal, audit, authenticate, authorize
+from collector.bodies import json_object, read_capped
+from collector.errors import ClientError
 from collector.ingest.clientip import client_ip, parse_proxies
 from collector.ingest.parsing import media_type
-from collector.privacy.csp import ReportError, parse_reports, record, third_party_counts
+from collector.ingest.ratelimit import TokenBucket
+from collector.privacy.csp import parse_reports, record, third_party_counts
 from collector.privacy.rights import RightsError, Subject, erase, export, link_identity, subject_for
 from collector.settings import Settings
 from collector.storage import store
@@ -33,35 +33,17 @@ log = logging.getLogger("collector.privacy")
 MAX_BODY = 16 * 1024
 MAX_REPORT_BODY = 64 * 1024
 BROWSER_REQUESTS_PER_MINUTE = 10
+MAX_ADDRESSES = 10_000
 T = TypeVar("T")
 
 
-class HTTPError(Exception):
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.field = status, message, field
+def per_minute(requests: int) -> TokenBucket:
+    """`requests` a minute per client address, in memory only: a burst of that many, refilled over the minute."""
+    return TokenBucket(requests / 60, requests, max_keys=MAX_ADDRESSES)
 
 
-class RateLimit:
-    """A fixed one-minute window per client address, held in memory only."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._hits: dict[str, tuple[float, int]] = {}
-
-    def allow(self, key: str) -> bool:
-        now = time.monotonic()
-        if len(self._hits) > 10_000:
-            self._hits = {k: v for k, v in self._hits.items() if now - v[0] < 60}
-        start, count = self._hits.get(key, (now, 0))
-        if now - start >= 60:
-            start, count = now, 0
-        self._hits[key] = (start, count + 1)
-        return count < self.per_minute
-
-
-def _error(exc: HTTPError, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": exc.message, "field": exc.field}, exc.status, headers=headers)
+def _error(exc: ClientError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(exc.as_json(), exc.status, headers=headers)
 
 
 class PrivacyAPI:
@@ -82,7 +64,7 @@ class PrivacyAPI:
         self.seal_off = seal_off  # loads and deletes the journal, where erased events could still be
         self.proxies = parse_proxies(settings.trusted_proxies)
         self.all_origins = frozenset(o for s in settings.sites for o in s.origins)
-        self.limit = RateLimit(BROWSER_REQUESTS_PER_MINUTE)
+        self.limit = per_minute(BROWSER_REQUESTS_PER_MINUTE)
 
     def cors(self, origin: str | None) -> dict[str, str]:
         if origin is None or origin not in self.all_origins:
@@ -114,17 +96,10 @@ class PrivacyAPI:
             return await anyio.to_thread.run_sync(run)
         except duckdb.Error as exc:
             log.error("privacy operation failed: %s", type(exc).__name__)
-            raise HTTPError(503, "the request could not be completed; retry later") from None
+            raise ClientError("the request could not be completed; retry later", None, 503) from None
 
     async def _json(self, request: Request, limit: int = MAX_BODY) -> dict[str, Any]:
-        body = await _read(request, limit)
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise HTTPError(400, "body is not valid JSON", "body") from None
-        if not isinstance(data, dict):
-            raise HTTPError(400, "body must be a JSON object", "body")
-        return data
+        return json_object(await _read(request, limit))
 
     async def _principal(self, request: Request, scope: str, site: str | None, action: str) -> Principal:
         header = request.headers.get("authorization")
@@ -138,10 +113,7 @@ class PrivacyAPI:
                 raise
             return principal
 
-        try:
-            return await self._in_thread(check)
-        except AuthError as exc:
-            raise HTTPError(exc.status, exc.message) from None
+        return await self._in_thread(check)
 
     async def identify(self, request: Request) -> Response:
         try:
@@ -167,10 +139,8 @@ class PrivacyAPI:
                 return kind
 
             kind = await self._in_thread(link)
-        except HTTPError as exc:
+        except ClientError as exc:
             return _error(exc)
-        except RightsError as exc:
-            return _error(HTTPError(400, exc.message, exc.field))
         return JSONResponse({"linked": True, "kind": kind})
 
     async def erase(self, request: Request) -> Response:
@@ -192,7 +162,7 @@ class PrivacyAPI:
                 self._check_browser(request, origin, site)
                 raw_id = data.get("id", data.get("visitor_id"))
                 if raw_id is None:
-                    raise HTTPError(400, "id is required: the consented id this browser holds", "id")
+                    raise ClientError("id is required: the consented id this browser holds", "id")
 
                 def from_browser(cur: duckdb.DuckDBPyConnection) -> dict[str, Any]:
                     subject = subject_for(cur, self.pepper, self.settings, site or "", visitor_id=raw_id)
@@ -223,10 +193,8 @@ class PrivacyAPI:
                     return result
 
                 result = await self._in_thread(from_backend, loaded=True)
-        except HTTPError as exc:
+        except ClientError as exc:
             return _error(exc, cors)
-        except RightsError as exc:
-            return _error(HTTPError(400, exc.message, exc.field), cors)
         if action == "erase":
             for subject in covered:
                 for visitor in subject.visitors:
@@ -237,12 +205,12 @@ class PrivacyAPI:
     def _check_browser(self, request: Request, origin: str | None, site: str | None) -> None:
         conf = self.settings.site(site) if site else None
         if conf is None:
-            raise HTTPError(403, "site is not registered", "d")
+            raise ClientError("site is not registered", "d", 403)
         if origin is None or origin not in conf.origins:
-            raise HTTPError(403, f"origin is not allowed for site {conf.domain}", "origin")
+            raise ClientError(f"origin is not allowed for site {conf.domain}", "origin", 403)
         peer = request.client.host if request.client else None
-        if not self.limit.allow(client_ip(peer, request.headers.get("x-forwarded-for"), self.proxies)):
-            raise HTTPError(429, "too many privacy requests from this address; retry in a minute")
+        if self.limit.take(client_ip(peer, request.headers.get("x-forwarded-for"), self.proxies)) > 0:
+            raise ClientError("too many privacy requests from this address; retry in a minute", None, 429)
 
     async def csp_report(self, request: Request) -> Response:
         origin = request.headers.get("origin")
@@ -253,14 +221,11 @@ class PrivacyAPI:
                 "application/reports+json",
                 "application/json",
             ):
-                raise HTTPError(
-                    415, "content type must be application/csp-report or application/reports+json", "content-type"
+                raise ClientError(
+                    "content type must be application/csp-report or application/reports+json", "content-type", 415
                 )
             body = await _read(request, MAX_REPORT_BODY)
-            try:
-                violations = parse_reports(body)
-            except ReportError as exc:
-                raise HTTPError(400, str(exc), "body") from None
+            violations = parse_reports(body)
             name = request.query_params.get("site") or _site_from_origin(self.settings, origin)
             for v in violations if name is None else ():
                 name = _site_from_origin(self.settings, _origin_of(v.document_url))
@@ -268,12 +233,12 @@ class PrivacyAPI:
                     break
             site = self.settings.site(name) if name else None
             if site is None:
-                raise HTTPError(403, "site is not registered", "site")
+                raise ClientError("site is not registered", "site", 403)
             own = frozenset(h for h in (request.url.hostname, self.settings.host) if h)
             counts = third_party_counts(site, violations, own)
             day = datetime.now(UTC).date()
             await self._in_thread(lambda cur: record(cur, site.domain, day, counts))
-        except HTTPError as exc:
+        except ClientError as exc:
             return _error(exc, cors)
         return Response(status_code=204, headers=cors)
 
@@ -281,7 +246,7 @@ class PrivacyAPI:
 def _site_of(data: dict[str, Any]) -> str | None:
     site = data.get("site", data.get("d"))
     if site is not None and not isinstance(site, str):
-        raise HTTPError(400, "site must be a string", "site")
+        raise ClientError("site must be a string", "site")
     return site.strip().lower() if site else None
 
 
@@ -301,23 +266,9 @@ def _origin_of(url: str) -> str | None:
 
 
 async def _read(request: Request, limit: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > limit):
-        raise HTTPError(413, f"body is larger than {limit} bytes", "body")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async with asyncio.timeout(10):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise HTTPError(413, f"body is larger than {limit} bytes", "body")
-                chunks.append(chunk)
-    except TimeoutError:
-        raise HTTPError(408, "body took too long to arrive", "body") from None
-    body = b"".join(chunks)
+    body = await read_capped(request.receive, request.headers.get("content-length"), limit)
     if not body.strip():
-        raise HTTPError(400, "request body is empty", "body")
+        raise ClientError("request body is empty", "body")
     return body
 
 

@@ -1,18 +1,15 @@
-"""The privacy engine's commands: erase, export, requests, purge, csp (wired into the CLI by cli.py)."""
+"""The privacy engine's commands: erase, export-visitor, requests, purge, csp."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any
 
 import orjson
 
+from collector.feature import Command, Common, Run
 from collector.privacy.csp import recommended_header
 from collector.settings import ConfigError, Settings
-
-RunAnywhere = Callable[[Settings, str, dict[str, Any]], Any]
-Common = Callable[[argparse.ArgumentParser], None]
 
 
 def _dump(value: Any) -> str:
@@ -29,88 +26,87 @@ def _subject_args(ns: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def add_commands(sub: Any, common: Common, run: RunAnywhere) -> None:
-    def erase(settings: Settings, ns: argparse.Namespace) -> int:
-        result = run(settings, "erase", _subject_args(ns))
-        print(f"request {result['request']}: erased {result['erased']} row(s)")
-        for table, n in sorted(result["tables"].items()):
-            print(f"  {table}: {n}")
-        return 0
+def _erase(settings: Settings, ns: argparse.Namespace, run: Run) -> int:
+    result = run(settings, "erase", _subject_args(ns))
+    print(f"request {result['request']}: erased {result['erased']} row(s)")
+    for table, n in sorted(result["tables"].items()):
+        print(f"  {table}: {n}")
+    return 0
 
-    def export(settings: Settings, ns: argparse.Namespace) -> int:
-        result = run(settings, "export-visitor", _subject_args(ns))
-        text = _dump(result)
-        if ns.output and ns.output != "-":
-            with open(ns.output, "w", encoding="utf-8") as f:
-                f.write(text + "\n")
-            rows = sum(len(r) for r in result["tables"].values())
-            print(f"request {result['request']}: {rows} row(s) written to {ns.output}")
-        else:
-            print(text)
-        return 0
 
-    def requests(settings: Settings, ns: argparse.Namespace) -> int:
-        action = ns.action or "list"
-        if action == "add":
-            result = run(
-                settings,
-                "request-add",
-                {"type": ns.kind_of_request, "site": ns.site, "account": ns.account, "kind": ns.kind, "note": ns.note},
-            )
-            print(f"recorded {result['request']}")
-            return 0
-        if action == "done":
-            run(settings, "request-done", {"request": ns.request, "note": ns.note})
-            print(f"completed {ns.request}")
-            return 0
-        rows = run(settings, "requests", {"all": ns.all})
-        if ns.json:
-            print(_dump(rows))
-            return 1 if any(r["overdue"] for r in rows) else 0
-        if not rows:
-            print("no open privacy requests")
-        for r in rows:
-            state = "OVERDUE" if r["overdue"] else ("done" if r["completed"] else "open")
-            when = f"received {r['received'][:19]}  due {r['due'][:10]}"
-            print(f"{r['request']}  {r['kind']:<9} {r['site']:<20} {when}  {state}")
-        return 1 if any(r["overdue"] for r in rows) else 0
+def _export(settings: Settings, ns: argparse.Namespace, run: Run) -> int:
+    result = run(settings, "export-visitor", _subject_args(ns))
+    text = _dump(result)
+    if ns.output and ns.output != "-":
+        with open(ns.output, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+        rows = sum(len(r) for r in result["tables"].values())
+        print(f"request {result['request']}: {rows} row(s) written to {ns.output}")
+    else:
+        print(text)
+    return 0
 
-    def purge(settings: Settings, ns: argparse.Namespace) -> int:
-        result = run(settings, "purge", {})
-        for table, n in sorted(result["deleted"].items()):
-            print(f"{table}: {n} row(s) older than {result['cutoffs'][table][:10]} deleted")
-        return 0
 
-    def csp(settings: Settings, ns: argparse.Namespace) -> int:
-        site = settings.site(ns.site)
-        if site is None:
-            raise ConfigError(f"site {ns.site!r} is not registered")
-        url = ns.collector_url or f"http://{settings.host}:{settings.port}"
-        for name, value in recommended_header(site, url, report_only=ns.report_only).items():
-            print(f"{name}: {value}")
-        return 0
-
-    def subject(parser: argparse.ArgumentParser) -> None:
-        common(parser)
-        parser.add_argument("--site", required=True, help="the registered site")
-        who = parser.add_mutually_exclusive_group(required=True)
-        who.add_argument("--visitor-id", help="the consented id the visitor's browser holds")
-        who.add_argument("--account", help="an account identifier linked through /api/identify (e-mail, phone, ...)")
-        parser.add_argument(
-            "--kind", choices=("email", "phone", "account"), help="the account's kind (guessed if omitted)"
+def _requests(settings: Settings, ns: argparse.Namespace, run: Run) -> int:
+    action = ns.action or "list"
+    if action == "add":
+        result = run(
+            settings,
+            "request-add",
+            {"type": ns.kind_of_request, "site": ns.site, "account": ns.account, "kind": ns.kind, "note": ns.note},
         )
-        parser.add_argument("--request", help="complete this recorded privacy request (see: collector requests)")
+        print(f"recorded {result['request']}")
+        return 0
+    if action == "done":
+        run(settings, "request-done", {"request": ns.request, "note": ns.note})
+        print(f"completed {ns.request}")
+        return 0
+    rows = run(settings, "requests", {"all": ns.all})
+    if ns.json:
+        print(_dump(rows))
+        return 1 if any(r["overdue"] for r in rows) else 0
+    if not rows:
+        print("no open privacy requests")
+    for r in rows:
+        state = "OVERDUE" if r["overdue"] else ("done" if r["completed"] else "open")
+        when = f"received {r['received'][:19]}  due {r['due'][:10]}"
+        print(f"{r['request']}  {r['kind']:<9} {r['site']:<20} {when}  {state}")
+    return 1 if any(r["overdue"] for r in rows) else 0
 
-    p = sub.add_parser("erase", help="erase one visitor's data (every table with a visitor column)")
-    subject(p)
-    p.set_defaults(handler=erase)
 
-    p = sub.add_parser("export-visitor", help="export one visitor's data as JSON (data-subject access)")
-    subject(p)
-    p.add_argument("--output", "-o", help="write to this file (default: stdout)")
-    p.set_defaults(handler=export)
+def _purge(settings: Settings, ns: argparse.Namespace, run: Run) -> int:
+    result = run(settings, "purge", {})
+    for table, n in sorted(result["deleted"].items()):
+        print(f"{table}: {n} row(s) older than {result['cutoffs'][table][:10]} deleted")
+    return 0
 
-    p = sub.add_parser("requests", help="privacy requests: open and overdue ones (exit 1 if any is overdue)")
+
+def _csp(settings: Settings, ns: argparse.Namespace, run: Run) -> int:
+    site = settings.site(ns.site)
+    if site is None:
+        raise ConfigError(f"site {ns.site!r} is not registered")
+    url = ns.collector_url or f"http://{settings.host}:{settings.port}"
+    for name, value in recommended_header(site, url, report_only=ns.report_only).items():
+        print(f"{name}: {value}")
+    return 0
+
+
+def _subject(parser: argparse.ArgumentParser, common: Common) -> None:
+    common(parser)
+    parser.add_argument("--site", required=True, help="the registered site")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--visitor-id", help="the consented id the visitor's browser holds")
+    who.add_argument("--account", help="an account identifier linked through /api/identify (e-mail, phone, ...)")
+    parser.add_argument("--kind", choices=("email", "phone", "account"), help="the account's kind (guessed if omitted)")
+    parser.add_argument("--request", help="complete this recorded privacy request (see: collector requests)")
+
+
+def _export_arguments(parser: argparse.ArgumentParser, common: Common) -> None:
+    _subject(parser, common)
+    parser.add_argument("--output", "-o", help="write to this file (default: stdout)")
+
+
+def _requests_arguments(p: argparse.ArgumentParser, common: Common) -> None:
     common(p)
     p.add_argument("action", nargs="?", choices=("list", "add", "done"), help="list (default), add or done")
     p.add_argument("request", nargs="?", help="for done: the request id")
@@ -123,15 +119,24 @@ def add_commands(sub: Any, common: Common, run: RunAnywhere) -> None:
     p.add_argument("--account", help="for add: the subject's account identifier (stored as a keyed hash)")
     p.add_argument("--kind", choices=("email", "phone", "account"), help="for add: the account's kind")
     p.add_argument("--note", help="a free-text note (no personal data, please)")
-    p.set_defaults(handler=requests)
 
-    p = sub.add_parser("purge", help="delete rows older than the [retention] windows now")
-    common(p)
-    p.set_defaults(handler=purge)
 
-    p = sub.add_parser("csp", help="print a Content-Security-Policy that allows only first-party sources")
+def _csp_arguments(p: argparse.ArgumentParser, common: Common) -> None:
     common(p)
     p.add_argument("--site", required=True, help="the registered site")
     p.add_argument("--collector-url", help="the collector's public URL (default: http://HOST:PORT)")
     p.add_argument("--report-only", action="store_true", help="print the Report-Only variant (a safe first step)")
-    p.set_defaults(handler=csp)
+
+
+COMMANDS = (
+    Command("erase", "erase one visitor's data (every table with a visitor column)", _erase, _subject),
+    Command("export-visitor", "export one visitor's data as JSON (data-subject access)", _export, _export_arguments),
+    Command(
+        "requests",
+        "privacy requests: open and overdue ones (exit 1 if any is overdue)",
+        _requests,
+        _requests_arguments,
+    ),
+    Command("purge", "delete rows older than the [retention] windows now", _purge),
+    Command("csp", "print a Content-Security-Policy that allows only first-party sources", _csp, _csp_arguments),
+)

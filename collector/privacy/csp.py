@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import duckdb
 import orjson
 
+from collector.errors import ClientError
 from collector.ingest.pipeline.scrub import scrub_path
 from collector.settings import Site
 
@@ -29,8 +30,11 @@ _UPSERT = (
 _write_lock = threading.Lock()
 
 
-class ReportError(ValueError):
-    pass
+class ReportError(ClientError, ValueError):
+    """A report body that cannot be read (400, field `body`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "body")
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import duckdb
 
-from collector.admin.ops import Op, OpError, op
+from collector.admin.ops import Op, OpError
 from collector.identifiers.keys import load_keys
 from collector.privacy.retention import purge
 from collector.privacy.rights import (
@@ -48,16 +48,14 @@ def _right(run: Right) -> Op:
     return right_op
 
 
-erase_op = op("erase")(_right(erase))
-export_op = op("export-visitor")(_right(export))
+erase_op = _right(erase)
+export_op = _right(export)
 
 
-@op("requests")
 def requests_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> list[dict[str, Any]]:
     return list_requests(con, everything=bool(args.get("all")))
 
 
-@op("request-add")
 def request_add_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
     """Record a request received another way (e-mail, phone, letter), so that its deadline is tracked."""
     subject = _subject(con, settings, args).subject if (args.get("visitor_id") or args.get("account")) else None
@@ -72,7 +70,6 @@ def request_add_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dic
     return {"request": request_id}
 
 
-@op("request-done")
 def request_done_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
     try:
         complete_request(con, str(args.get("request") or ""), None, args.get("note"))
@@ -81,6 +78,5 @@ def request_done_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: di
     return {"request": args.get("request"), "completed": True}
 
 
-@op("purge")
 def purge_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
     return purge(con, settings)

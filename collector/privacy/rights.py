@@ -7,7 +7,6 @@ Every request is recorded in privacy_requests with its due date (received + 15 d
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections import Counter
 from collections.abc import Callable
@@ -17,26 +16,21 @@ from typing import Any
 
 import duckdb
 
+from collector.errors import ClientError
 from collector.identifiers.identity import IdentityError, account_hash, normalize, subject_hash
-from collector.identifiers.visitor import consented_visitor
+from collector.identifiers.visitor import consented_hasher, consented_id_visitor
 from collector.ingest.pipeline.scrub import ScrubCounts
 from collector.settings import Settings
 
 CHANNELS = ("browser", "backend", "cli")
-_ID = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")  # the snippet's consented id, as parsing.py accepts it
 REQUEST_KINDS = ("erase", "export", "rectify", "access", "complaint", "other")
 _UPSERT_SCRUBBED = (
     "INSERT INTO scrubbed VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET hits = scrubbed.hits + EXCLUDED.hits"
 )
 
 
-class RightsError(ValueError):
-    """A request that cannot be served as given; `field` names the argument at fault."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+class RightsError(ClientError, ValueError):
+    """A request that cannot be served as given (400); `field` names the argument at fault."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +76,12 @@ def check_site(settings: Settings, site: Any) -> str:
     return site.lower()
 
 
-def check_visitor_id(value: Any) -> str:
-    if not isinstance(value, str) or not _ID.match(value):
+def visitor_of(pepper: bytes, site: str, raw_id: Any) -> int:
+    """The consented visitor hash of a raw consented id; RightsError (field `id`) when it is not one."""
+    visitor = consented_id_visitor(consented_hasher(pepper), site, raw_id)
+    if visitor is None:
         raise RightsError("id must be the consented id (8 to 128 letters, digits, - or _)", "id")
-    return value
+    return visitor
 
 
 def subject_for(
@@ -100,7 +96,7 @@ def subject_for(
     """Resolve a raw consented id or an account identifier to the visitor hashes it proves ownership of."""
     site = check_site(settings, site)
     if visitor_id is not None:
-        visitor = consented_visitor(pepper, site, check_visitor_id(visitor_id))
+        visitor = visitor_of(pepper, site, visitor_id)
         return Subject(site, (visitor,), None, subject_hash(pepper, site, f"visitor:{visitor}"))
     if account is None:
         raise RightsError("give the consented id or an account identifier", "account")
@@ -126,7 +122,7 @@ def link_identity(
 ) -> str:
     """Link a consented visitor to an account identifier (stored as an HMAC); return the identifier's kind."""
     site = check_site(settings, site)
-    visitor = consented_visitor(pepper, site, check_visitor_id(visitor_id))
+    visitor = visitor_of(pepper, site, visitor_id)
     try:
         found, normalized = normalize(account, kind, settings.privacy.default_country_code)
     except IdentityError as exc:

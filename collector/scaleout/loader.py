@@ -29,12 +29,10 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from collector.app import serve
 from collector.durable.writer import Writer
-from collector.http.app import Live, Service, create_app
-from collector.http.runtime import open_runtime
-from collector.http.server import run_app
-from collector.identifiers.keys import KeyFileError
-from collector.logs import configure_logging
+from collector.feature import Feature
+from collector.http.app import Live
 from collector.scaleout.stream import (
     DROPS_SUBJECT,
     EVENTS_SUBJECT,
@@ -49,8 +47,8 @@ from collector.scaleout.stream import (
 )
 from collector.settings import ConfigError, Settings
 from collector.storage import store
-from collector.storage.batches import SCHEMA, UPSERT_DROPS, columns_to_table, first_occurrences, load_unseen
-from collector.storage.store import StoreError
+from collector.storage.batches import UPSERT_DROPS, load_unseen
+from collector.storage.rows import SCHEMA, columns_to_table, first_occurrences
 
 log = logging.getLogger("collector.loader")
 T = TypeVar("T")
@@ -362,9 +360,11 @@ def _split(batch: Batch) -> list[Batch]:
     return out
 
 
-def loader_service(servers: Sequence[str], settings: Settings) -> Service:
+def loader_feature(servers: Sequence[str]) -> Feature[Live]:
+    """The stream consumer as a feature of the embedded collector: it runs while the server is up."""
+
     @contextlib.asynccontextmanager
-    async def service(live: Live) -> AsyncIterator[None]:
+    async def consume(settings: Settings, live: Live) -> AsyncIterator[None]:
         assert live.writer is not None and live.runtime is not None
         nc = await connect(servers, name="collector-loader")
         try:
@@ -383,16 +383,14 @@ def loader_service(servers: Sequence[str], settings: Settings) -> Service:
         finally:
             await close_quietly(nc)
 
-    return service
+    return Feature("scale-out loader", lifespan=consume)
 
 
 def run_load(settings: Settings, source: str) -> int:
     """The loader node: the embedded collector (DuckDB, read APIs, admin socket) plus the stream consumer."""
-    configure_logging(settings.log_level)
     try:
         servers = parse_servers(source)
-        runtime = open_runtime(settings)
-    except (ConfigError, KeyFileError, StoreError) as exc:
+    except ConfigError as exc:
         print(f"collector: {exc}", file=sys.stderr)
         return 2
-    return run_app(settings, create_app(runtime=runtime, services=[loader_service(servers, settings)]))
+    return serve(settings, [loader_feature(servers)])

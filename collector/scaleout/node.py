@@ -35,11 +35,14 @@ from starlette.types import Receive, Scope, Send
 from collector.devices import hardware
 from collector.devices.detect import Detector
 from collector.devices.detect import warm as warm_devices
-from collector.durable.writer import WriteFailed
+from collector.durable.commits import WriteFailed
+from collector.durable.counts import Tally
+from collector.durable.wire import RawRequest, Refusal
 from collector.heap import freeze_long_lived
 from collector.http.asgi import App, Direct, respond_json
-from collector.http.ingest import Ingest, InProcess
+from collector.http.ingest import Ingest
 from collector.http.pages import demo_page, snippet_response
+from collector.http.runner import run_app
 from collector.http.snippet import load_snippet
 from collector.identifiers.keys import KeyFileError, load_keys
 from collector.identifiers.salts import SaltCache
@@ -74,6 +77,26 @@ async def salt_bucket(js: JetStreamContext, replicas: int, grace_hours: int) -> 
     ttl = timedelta(days=2, hours=grace_hours).total_seconds()
     config = KeyValueConfig(bucket=SALT_BUCKET, history=1, ttl=ttl, storage=StorageType.FILE, replicas=replicas)
     return await js.create_key_value(config)
+
+
+class InProcess:
+    """The pipeline on the event loop, in front of the stream: an ingest node's backend (http/ingest.py)."""
+
+    def __init__(self, acceptor: Acceptor, sink: StreamSink) -> None:
+        self.acceptor = acceptor
+        self.sink = sink
+        self.accepted = 0
+
+    @property
+    def tally(self) -> Tally:
+        return self.acceptor.tally(self.accepted)
+
+    async def submit(self, request: RawRequest) -> Refusal | None:
+        verdict = self.acceptor.accept(*request)
+        if verdict.refused is None and verdict.events:
+            await self.sink.write(verdict.events)
+            self.accepted += len(verdict.events)
+        return verdict.refused
 
 
 class KVSalts(SaltCache):
@@ -218,8 +241,6 @@ async def _send_drops(sink: StreamSink) -> None:
 
 
 def serve_ingest(settings: Settings) -> int:
-    from collector.http.server import run_app
-
     configure_logging(settings.log_level)
     try:
         pepper = load_pepper(settings)

@@ -29,7 +29,7 @@ from nats.js.errors import NotFoundError
 from collector.durable.commits import WriteFailed, settle
 from collector.events import DropReason, Event
 from collector.settings import ConfigError
-from collector.storage.batches import SCHEMA, to_row
+from collector.storage.rows import SCHEMA, to_row
 
 log = logging.getLogger("collector.stream")
 

@@ -11,21 +11,21 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import re
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 import anyio.to_thread
 import duckdb
-import orjson
 from starlette.types import Receive, Scope, Send
 
 from collector.access.auth import AuthError, Principal, audit, authorize
 from collector.access.guard import INVALID_TOKEN, Access
+from collector.bodies import BodyTimeouts, json_object, read_capped
 from collector.devices.detect import detect
-from collector.http.asgi import BodyTimeouts, header_map, query_map, respond_json
-from collector.identifiers.visitor import consented_hasher
+from collector.errors import ClientError
+from collector.http.asgi import header_map, query_map, respond_json
+from collector.identifiers.visitor import consented_hasher, consented_id_visitor
 from collector.segments.contextual import Detect, Rule, build_context, evaluate, load_rules
 from collector.segments.definitions import definitions_dir
 from collector.segments.index import SegmentIndex
@@ -40,7 +40,6 @@ AUDIT_SECONDS = 10.0
 BODY_TIMEOUT_SECONDS = 10.0
 MAX_LOOKUP = 1000
 MAX_BODY = 512 * 1024
-_ID = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
 Headers = list[tuple[bytes, bytes]]
 CHALLENGE: Headers = [(b"www-authenticate", b'Bearer realm="collector"')]
 ROUTES = {
@@ -48,12 +47,6 @@ ROUTES = {
     "/api/segments/lookup": ("POST", "lookup"),
     "/api/segments/context": ("POST", "context"),
 }
-
-
-class BadRequest(Exception):
-    def __init__(self, message: str, field: str | None, status: int = 400) -> None:
-        super().__init__(message)
-        self.message, self.field, self.status = message, field, status
 
 
 class SegmentsAPI:
@@ -105,12 +98,9 @@ class SegmentsAPI:
             else:
                 body = await self._json_body(headers, receive)
                 answer = self.lookup(principal, body) if name == "lookup" else self.context(principal, body)
-        except AuthError as exc:
+        except ClientError as exc:
             challenge = CHALLENGE if exc.status == 401 else []
-            await respond_json(send, exc.status, {"error": exc.message, "field": "authorization"}, challenge)
-            return
-        except BadRequest as exc:
-            await respond_json(send, exc.status, {"error": exc.message, "field": exc.field})
+            await respond_json(send, exc.status, exc.as_json(), challenge)
             return
         except ConnectionError:
             return  # the client left before sending its body: nobody to answer
@@ -122,7 +112,7 @@ class SegmentsAPI:
         site = self._authorize(principal, q.get("site"), "segments.read")
         visitor, account = q.get("visitor"), q.get("account")
         if visitor is not None and account is not None:
-            raise BadRequest("give visitor or account, not both", "account")
+            raise ClientError("give visitor or account, not both", "account")
         segments: tuple[str, ...] | list[str] = ()
         contextual: list[str] = []
         index = self.refresher.index
@@ -144,7 +134,7 @@ class SegmentsAPI:
         visitors = _strings(body.get("visitors", []), "visitors")
         accounts = _strings(body.get("accounts", []), "accounts")
         if len(visitors) + len(accounts) > MAX_LOOKUP:
-            raise BadRequest(f"at most {MAX_LOOKUP} visitors and accounts in one call", "visitors")
+            raise ClientError(f"at most {MAX_LOOKUP} visitors and accounts in one call", "visitors")
         index = self.refresher.index
         by_visitor = {v: index.segments_of(site, self._visitor(site, v, "visitors")) for v in visitors}
         kind = body.get("kind")
@@ -157,11 +147,11 @@ class SegmentsAPI:
         site = self._authorize(principal, body.get("site"), "segments.context")
         headers = body.get("headers", {})
         if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
-            raise BadRequest("headers must be an object of strings (the visitor's request headers)", "headers")
+            raise ClientError("headers must be an object of strings (the visitor's request headers)", "headers")
         fields = {k: body.get(k) for k in ("url", "referrer", "timezone")}
         for key, value in fields.items():
             if value is not None and (not isinstance(value, str) or len(value) > 2048):
-                raise BadRequest(f"{key} must be a string of at most 2048 characters", key)
+                raise ClientError(f"{key} must be a string of at most 2048 characters", key)
         forwarded = {str(k).lower(): v[:1024] for k, v in headers.items()}
         contextual = self._contextual(forwarded, fields["url"], fields["referrer"], fields["timezone"])
         self._count(principal.name, "segments.context", site, "allowed")
@@ -178,7 +168,7 @@ class SegmentsAPI:
                 self._count(INVALID_TOKEN, action, None, f"denied {exc.status}")
             else:
                 self.access.outcomes[f"denied {exc.status}"] += 1
-            raise
+            raise ClientError(exc.message, "authorization", exc.status) from None
 
     def _authorize(self, principal: Principal, value: Any, action: str) -> str:
         """The site (400 when missing or unknown), if the token may read it (403 otherwise)."""
@@ -189,7 +179,7 @@ class SegmentsAPI:
             authorize(principal, SCOPE, site)
         except AuthError as exc:
             self._count(principal.name, action, site, f"denied {exc.status}")
-            raise
+            raise ClientError(exc.message, "authorization", exc.status) from None
         return site
 
     def _count(self, token: str, action: str, site: str | None, outcome: str, lookups: int = 1) -> None:
@@ -227,16 +217,17 @@ class SegmentsAPI:
 
     def _site(self, value: Any) -> str:
         if not isinstance(value, str) or not value:
-            raise BadRequest("site is required", "site")
+            raise ClientError("site is required", "site")
         site = self.settings.site(value)
         if site is None:
-            raise BadRequest(f"site {value!r} is not registered", "site")
+            raise ClientError(f"site {value!r} is not registered", "site")
         return site.domain
 
     def _visitor(self, site: str, raw: str, field: str) -> int:
-        if not _ID.match(raw):
-            raise BadRequest("a visitor id is the first-party id: 8 to 128 letters, digits, - or _", field)
-        return self.hash_visitor(site, raw)
+        visitor = consented_id_visitor(self.hash_visitor, site, raw)
+        if visitor is None:
+            raise ClientError("a visitor id is the first-party id: 8 to 128 letters, digits, - or _", field)
+        return visitor
 
     def _account_segments(self, index: SegmentIndex, site: str, account: str, kind: str | None) -> list[str]:
         hashed = self._account_hash(site, account, kind)
@@ -251,12 +242,12 @@ class SegmentsAPI:
             identity = importlib.import_module("collector.identifiers.identity")
         except ImportError:
             message = "account lookups need identify (collector.identifiers.identity), which is not installed"
-            raise BadRequest(message, "account", 501) from None
+            raise ClientError(message, "account", 501) from None
         country = getattr(getattr(self.settings, "privacy", None), "default_country_code", None)
         try:
             kind, normalized = identity.normalize(account, kind, country)
         except ValueError as exc:
-            raise BadRequest(str(exc), "account") from None
+            raise ClientError(str(exc), "account") from None
         return str(identity.account_hash(self.pepper, site, kind, normalized))
 
     def _contextual(
@@ -275,25 +266,11 @@ class SegmentsAPI:
         return stamps.get(site)
 
     async def _json_body(self, headers: Mapping[str, str], receive: Receive) -> dict[str, Any]:
-        length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            raise BadRequest(f"body is larger than {MAX_BODY} bytes", "body", 413)
-        try:
-            body = await self.body_timeouts.read(receive, MAX_BODY)
-        except TimeoutError:
-            raise BadRequest("body took too long to arrive", "body", 408) from None
-        if body is None:
-            raise BadRequest(f"body is larger than {MAX_BODY} bytes", "body", 413)
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise BadRequest("body must be a JSON object", "body") from None
-        if not isinstance(data, dict):
-            raise BadRequest("body must be a JSON object", "body")
-        return data
+        body = await read_capped(receive, headers.get("content-length"), MAX_BODY, self.body_timeouts)
+        return json_object(body, not_json="body must be a JSON object")
 
 
 def _strings(value: Any, field: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BadRequest(f"{field} must be a list of strings", field)
+        raise ClientError(f"{field} must be a list of strings", field)
     return list(dict.fromkeys(value))

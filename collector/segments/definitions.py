@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collector.admin.ops import OpError, op
+from collector.admin.ops import OpError
 from collector.resources import resource_dir
 from collector.segments.members import EMPTY, Members, diff, read, split
 from collector.settings import Settings
@@ -330,7 +330,6 @@ def _sites(settings: Settings, args: dict[str, Any]) -> list[str]:
     return [site.lower()]
 
 
-@op("segments.refresh")
 def refresh_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> list[dict[str, Any]]:
     only = args.get("only")
     try:
@@ -345,7 +344,6 @@ def refresh_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[st
     return [r.summary() for r in results]
 
 
-@op("segments.list")
 def list_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> list[dict[str, Any]]:
     site = _sites(settings, args)[0] if args.get("site") else None
     return list_segments(con, site)

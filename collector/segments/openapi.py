@@ -31,6 +31,12 @@ _LIST = {"type": "array", "items": {"type": "string"}}
 _WHEN = {"type": ["string", "null"]}
 
 
+def _site_body(**properties: Any) -> dict[str, Any]:
+    """A required JSON object body with a required `site` and these optional properties."""
+    schema = {"type": "object", "required": ["site"], "properties": {"site": {"type": "string"}, **properties}}
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
 # `account`, `accounts` and `kind` are left out until account lookups work without an optional module
 # (today they answer 501 when collector.identifiers.identity is missing, and schemathesis rightly calls that a 5xx).
 def openapi_paths(settings: Settings) -> dict[str, Any]:
@@ -71,23 +77,7 @@ def openapi_paths(settings: Settings) -> dict[str, Any]:
                         "computed_at": _WHEN,
                     },
                 },
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["site"],
-                                "properties": {
-                                    "site": {"type": "string"},
-                                    "visitors": _LIST,
-                                    "accounts": _LIST,
-                                    "kind": {"type": "string"},
-                                },
-                            }
-                        }
-                    },
-                },
+                requestBody=_site_body(visitors=_LIST, accounts=_LIST, kind={"type": "string"}),
             )
         },
         "/api/segments/context": {
@@ -95,24 +85,12 @@ def openapi_paths(settings: Settings) -> dict[str, Any]:
                 "Contextual segments of a request the caller received",
                 "segmentsContext",
                 {"type": "object", "properties": {"site": {"type": "string"}, "contextual": _LIST}},
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["site"],
-                                "properties": {
-                                    "site": {"type": "string"},
-                                    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-                                    "url": {"type": "string", "maxLength": 2048},
-                                    "referrer": {"type": "string", "maxLength": 2048},
-                                    "timezone": {"type": "string", "maxLength": 2048},
-                                },
-                            }
-                        }
-                    },
-                },
+                requestBody=_site_body(
+                    headers={"type": "object", "additionalProperties": {"type": "string"}},
+                    url={"type": "string", "maxLength": 2048},
+                    referrer={"type": "string", "maxLength": 2048},
+                    timezone={"type": "string", "maxLength": 2048},
+                ),
             )
         },
     }

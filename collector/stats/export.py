@@ -19,7 +19,7 @@ from urllib.parse import quote
 import duckdb
 import orjson
 
-from collector.admin.ops import OpError, op
+from collector.admin.ops import OpError
 from collector.settings import Settings
 
 MANIFEST = "manifest.json"
@@ -114,7 +114,6 @@ def _views(folder: Path, tables: set[str]) -> None:
     os.replace(tmp, folder / DATABASE)
 
 
-@op("export")
 def export_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
     to = args.get("to")
     if not to or not Path(str(to)).is_absolute():

@@ -26,7 +26,8 @@ from uuid import UUID
 
 import duckdb
 
-from collector.admin.ops import OpError, op
+from collector.admin.ops import OpError
+from collector.errors import ClientError
 from collector.resources import resource_dir
 from collector.settings import Settings
 from collector.stats import breakdowns
@@ -43,17 +44,8 @@ _USED = re.compile(r"\$([a-z_][a-z0-9_]*)")
 _STRINGS = re.compile(r"'(?:[^']|'')*'|--[^\n]*")
 
 
-class QueryError(Exception):
+class QueryError(ClientError):
     """A query or its parameters cannot be used; `field` names the culprit, `status` the HTTP status."""
-
-    def __init__(self, message: str, field: str | None = None, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.status = status
-
-    def as_json(self) -> dict[str, Any]:
-        return {"error": self.message, "field": self.field}
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +281,6 @@ def describe(query: Query) -> dict[str, Any]:
     return {"name": query.name, "description": query.description, "params": params}
 
 
-@op("query")
 def query_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
     try:
         return run(con, settings, str(args.get("name")), dict(args.get("params") or {})).as_json()

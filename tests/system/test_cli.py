@@ -16,7 +16,7 @@ import orjson
 from collector.durable.journal import Journal, Sealer
 from collector.durable.process import journal_lock
 from collector.identifiers.keys import load_keys
-from collector.storage.batches import to_row
+from collector.storage.rows import to_row
 from tests.conftest import DESKTOP_UA
 from tests.integration.durable.test_journal import event
 from tests.system.test_durability import ServerProcess

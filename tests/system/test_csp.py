@@ -1,17 +1,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import orjson
-import pytest
 
-from collector.cli.main import main
 from collector.stats import queries
 from collector.storage import store
 from tests.conftest import ORIGIN, SITE, LiveServer
-from tests.system.test_rights import write_config
 
 
 def legacy(document: str, blocked: str, directive: str = "script-src-elem") -> bytes:
@@ -92,17 +88,3 @@ def test_third_parties_named_query_lists_hosts_that_tried_to_load(server: LiveSe
     finally:
         cur.close()
     assert [row[:4] for row in result.rows] == [["px.ads.example", "img-src", "/a", 5], ["(other)", None, None, 1]]
-
-
-def test_csp_command_prints_a_first_party_only_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = write_config(tmp_path, tmp_path / "data")
-    assert main(["csp", "--config", str(config), "--site", SITE, "--collector-url", "https://stats.example.com"]) == 0
-    out = capsys.readouterr().out
-    policy = out.splitlines()[0]
-    assert policy.startswith("Content-Security-Policy: default-src 'self' https://example.com;")
-    assert "script-src 'self' https://example.com https://stats.example.com;" in policy
-    assert "report-uri https://stats.example.com/api/csp-report?site=example.com" in policy
-    assert 'Reporting-Endpoints: collector-csp="https://stats.example.com/api/csp-report?site=example.com"' in out
-    assert main(["csp", "--config", str(config), "--site", SITE, "--report-only"]) == 0
-    assert capsys.readouterr().out.startswith("Content-Security-Policy-Report-Only: ")
-    assert main(["csp", "--config", str(config), "--site", "nope.org"]) == 2

@@ -222,7 +222,7 @@ def test_a_killed_journal_process_loses_no_acknowledged_event_and_is_replaced(pr
     assert "the journal process exited" in log
     ready = [orjson.loads(line) for line in log.splitlines() if '"journal process ready"' in line]
     assert len(ready) >= 2, "the first journal process and its replacement log in the server's JSON format"
-    assert {r["logger"] for r in ready} == {"collector.journald"} and first in {r["pid"] for r in ready}
+    assert {r["logger"] for r in ready} == {"collector.ingest.handler"} and first in {r["pid"] for r in ready}
 
 
 def test_a_killed_zygote_is_replaced_when_a_new_journal_process_is_needed(proc_server: ServerProcess) -> None:

@@ -14,8 +14,9 @@ from collector.durable.link import JournalLink
 from collector.durable.process import journal_lock
 from collector.durable.shipping import decode
 from collector.durable.zygote import exited
-from collector.storage.batches import SCHEMA, to_row
+from collector.storage.rows import SCHEMA, to_row
 from tests.conftest import LiveServer, make_settings
+from tests.integration.durable.rows_handler import Rows, rows_request
 from tests.integration.durable.test_journal import event
 
 KEY = "k" * 64
@@ -49,12 +50,12 @@ def test_without_an_event_loop_a_rotation_still_reaches_the_process_and_sealed_r
 ) -> None:
     folder = tmp_path / "journal"
     durable: list[tuple[bytes, int, Position]] = []
-    link = JournalLink(Journal(folder), Sealer(KEY), lambda *batch: durable.append(batch), CommitStats())
+    link = JournalLink(Journal(folder), Sealer(KEY), lambda *batch: durable.append(batch), CommitStats(), Rows())
     link.start()
     try:
-        asyncio.run(link.write([to_row(event("/a")), to_row(event("/bb"))]))
+        asyncio.run(link.submit(rows_request([to_row(event("/a")), to_row(event("/bb"))])))
         ended = link.rotate(timeout=10)  # that loop is gone: the link talks to the process directly
-        asyncio.run(link.write([to_row(event("/ccc"))]))  # and binds the next loop
+        asyncio.run(link.submit(rows_request([to_row(event("/ccc"))])))  # and binds the next loop
     finally:
         link.close()
     assert ended is not None and ended.segment == 1
@@ -68,19 +69,25 @@ def test_without_an_event_loop_a_rotation_still_reaches_the_process_and_sealed_r
 def test_a_new_journal_process_first_ships_what_a_killed_one_had_appended_but_not_shipped(tmp_path: Path) -> None:
     durable: list[tuple[bytes, int, Position]] = []
     link = JournalLink(
-        Journal(tmp_path / "journal"), Sealer(KEY), lambda *batch: durable.append(batch), CommitStats(), ship_seconds=60
+        Journal(tmp_path / "journal"),
+        Sealer(KEY),
+        lambda *batch: durable.append(batch),
+        CommitStats(),
+        Rows(),
+        ship_seconds=60,
     )
     link.start()
     try:
-        asyncio.run(link.write([to_row(event("/a")), to_row(event("/bb"))]))  # durable, not due for a minute
+        # Durable, not due for a minute:
+        asyncio.run(link.submit(rows_request([to_row(event("/a")), to_row(event("/bb"))])))
         assert durable == []
         killed = link.pid
         assert killed is not None
         os.kill(killed, signal.SIGKILL)
         assert exited(killed, 10)
         with pytest.raises(WriteFailed):
-            asyncio.run(link.write([to_row(event("/ccc"))]))  # the link learns the process is gone
-        asyncio.run(link.write([to_row(event("/dddd"))]))  # a new process: it ships /a and /bb first
+            asyncio.run(link.submit(rows_request([to_row(event("/ccc"))])))  # the link learns the process is gone
+        asyncio.run(link.submit(rows_request([to_row(event("/dddd"))])))  # a new process: it ships /a and /bb first
         assert link.pid != killed
         assert [paths(batch) for batch, _, _ in durable] == [["/a", "/bb"]]
     finally:
@@ -93,6 +100,6 @@ def test_a_new_journal_process_first_ships_what_a_killed_one_had_appended_but_no
 def test_a_journal_still_held_by_another_process_is_a_clear_start_up_error(tmp_path: Path) -> None:
     folder = tmp_path / "journal"
     with journal_lock(folder):
-        link = JournalLink(Journal(folder), Sealer(None), lambda rows, count, end: None, CommitStats(), lock_wait=0.5)
+        link = JournalLink(Journal(folder), Sealer(None), lambda *batch: None, CommitStats(), Rows(), lock_wait=0.5)
         with pytest.raises(WriteFailed, match="did not start"):
             link.start()

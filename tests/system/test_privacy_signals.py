@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import stat
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from collector.identifiers.keys import load_keys
-from collector.identifiers.salts import Salts
-from collector.identifiers.visitor import daily_visitor
 from collector.settings import Site
-from collector.storage.store import open_database
 from tests.conftest import DESKTOP_UA, ORIGIN, LiveServer, make_settings
 
 EVENT = '{"d":"example.com","u":"https://example.com/a","id":"consented_Abc12345","ch":{"model":"Pixel 8"}}'
@@ -65,30 +59,6 @@ def test_the_collector_never_sets_cookies(server: LiveServer) -> None:
     ]
     assert [r.status_code for r in responses] == [202, 200, 200, 204, 200]
     assert [r.headers.get_list("set-cookie") for r in responses] == [[]] * 5
-
-
-def test_daily_salts_are_destroyed_after_their_day_and_hashes_do_not_link_across_days(tmp_path: Path) -> None:
-    con = open_database(tmp_path / "s.duckdb", None)
-    con.execute("CREATE TABLE salts (day DATE PRIMARY KEY, salt BLOB NOT NULL, created_at TIMESTAMP NOT NULL)")
-    salts = Salts(grace_hours=2)
-    day1 = datetime(2026, 3, 1, 12, tzinfo=UTC)
-    salts.rotate(con, day1)
-    first = daily_visitor(salts(day1.date()), "example.com", "198.51.100.1", DESKTOP_UA)
-    second = daily_visitor(salts((day1 + timedelta(days=1)).date()), "example.com", "198.51.100.1", DESKTOP_UA)
-    assert first != second
-    assert salts.rotate(con, datetime(2026, 3, 2, 1, tzinfo=UTC)) == []  # within the 2-hour grace period
-    assert salts.rotate(con, datetime(2026, 3, 2, 3, tzinfo=UTC)) == [day1.date()]
-    assert con.execute("SELECT count(*) FROM salts WHERE day = ?", [day1.date()]).fetchone() == (0,)
-    con.close()
-
-
-def test_the_key_file_is_created_with_mode_0600_and_refused_when_readable_by_others(tmp_path: Path) -> None:
-    path = tmp_path / "collector.key"
-    keys = load_keys(path, env={})
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and len(keys.pepper) == 32
-    path.chmod(0o644)
-    with pytest.raises(Exception, match="readable by others"):
-        load_keys(path, env={})
 
 
 def test_events_from_unregistered_origins_are_refused(server: LiveServer) -> None:

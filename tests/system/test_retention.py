@@ -11,8 +11,8 @@ from collector.privacy.retention import purge
 from collector.settings import Retention
 from collector.stats.rollups import refresh_daily_counts
 from collector.storage import store
-from tests.conftest import LiveServer, make_settings
-from tests.system.test_rights import send, write_config
+from tests.conftest import LiveServer, make_settings, write_config
+from tests.system.test_rights import send
 
 
 def test_purge_deletes_rows_older_than_each_window_and_keeps_aggregates(tmp_path: Path) -> None:

@@ -9,10 +9,10 @@ import pytest
 
 from collector.access.auth import create_token
 from collector.cli.main import main
-from collector.privacy.api import RateLimit
+from collector.privacy.api import per_minute
 from collector.settings import Privacy
 from collector.storage import store
-from tests.conftest import DESKTOP_UA, ORIGIN, SITE, LiveServer, make_settings
+from tests.conftest import DESKTOP_UA, ORIGIN, SITE, LiveServer, make_settings, write_config
 
 RAW_ID = "consented_Abc12345"
 
@@ -160,25 +160,15 @@ def test_browser_requests_need_a_registered_origin_and_a_well_formed_id(server: 
 
 
 def test_browser_requests_are_rate_limited_per_address(server: LiveServer) -> None:
-    limit = RateLimit(10)
-    assert [limit.allow("a") for _ in range(11)] == [True] * 10 + [False]
-    assert limit.allow("b")
+    limit = per_minute(10)
+    assert [limit.take("a") == 0 for _ in range(11)] == [True] * 10 + [False]
+    assert limit.take("b") == 0
     assert server.live.privacy is not None
-    server.live.privacy.limit = RateLimit(2)
+    server.live.privacy.limit = per_minute(2)
     codes = [
         call(server, "/api/privacy/export", {"d": SITE, "id": RAW_ID}, Origin=ORIGIN).status_code for _ in range(3)
     ]
     assert codes == [200, 200, 429]
-
-
-def write_config(tmp_path: Path, data_dir: Path, encrypt: bool = True) -> Path:
-    config = tmp_path / "collector.toml"
-    config.write_text(
-        f'data_dir = "{data_dir}"\nencrypt = {str(encrypt).lower()}\n[[sites]]\ndomain = "example.com"\norigins = ["https://example.com"]\n'
-        '[privacy]\ndefault_country_code = "84"\n',
-        encoding="utf-8",
-    )
-    return config
 
 
 @pytest.fixture

@@ -41,9 +41,10 @@ from collector.scaleout.stream import (
 )
 from collector.segments.profiles import update_profiles
 from collector.storage import store
-from collector.storage.batches import SCHEMA, to_row
+from collector.storage.rows import SCHEMA, to_row
 from tests.clusterlib import ORIGIN, UA, Cluster, Load, nats_server, wait_http
 from tests.conftest import make_settings
+from tests.integration.durable.rows_handler import Rows
 
 
 def need_nats() -> None:
@@ -151,7 +152,7 @@ def open_store(tmp_path: Path) -> tuple[Runtime, Writer]:
     """The loader's node: a database and its embedded writer, with the profile hooks the loader runs too."""
     settings = make_settings(tmp_path)
     runtime = open_runtime(settings)
-    writer = Writer(runtime.con, open_journal(settings), Sealer(runtime.database_key), hooks=[update_profiles])
+    writer = Writer(runtime.con, open_journal(settings), Sealer(runtime.database_key), Rows(), hooks=[update_profiles])
     writer.start()
     return runtime, writer
 

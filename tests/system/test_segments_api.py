@@ -15,7 +15,7 @@ from collector.access.auth import create_token
 from collector.access.guard import INVALID_TOKEN
 from collector.admin import channel as admin
 from collector.cli.main import main as cli_main
-from collector.identifiers.visitor import consented_hasher, consented_visitor
+from collector.identifiers.visitor import consented_visitor
 from collector.segments import api as segments_api
 from collector.storage import store
 from tests.conftest import DESKTOP_UA, ORIGIN, SITE, LiveServer, make_settings
@@ -285,10 +285,3 @@ def test_calls_are_audited_in_bulk_one_row_per_token_site_and_outcome(audited: L
     while audited.query(sql) != expected and time.monotonic() < deadline:
         time.sleep(0.05)
     assert audited.query(sql) == expected
-
-
-def test_the_api_hashes_ids_as_ingest_does(tmp_path: Path) -> None:
-    pepper = b"p" * 32
-    hash_visitor = consented_hasher(pepper)
-    for raw in ("visitor-0001", "x" * 128, "Ünïcode-id"):
-        assert hash_visitor(SITE, raw) == consented_visitor(pepper, SITE, raw)

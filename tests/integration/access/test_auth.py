@@ -16,6 +16,7 @@ from collector.access.auth import (
     revoke_token,
 )
 from collector.admin.ops import OpError, run_op
+from collector.app import OPS
 from collector.settings import load_settings
 from collector.storage.store import migrate, open_database
 
@@ -67,12 +68,12 @@ def test_token_names_and_ids_revoke_and_list(con: duckdb.DuckDBPyConnection) -> 
 
 def test_the_cli_keeps_active_names_unique_and_revokes_unambiguously(con: duckdb.DuckDBPyConnection) -> None:
     settings = load_settings(env={})
-    run_op("token.create", con, settings, {"name": "crm", "scopes": ["stats:read"]})
+    run_op(OPS, "token.create", con, settings, {"name": "crm", "scopes": ["stats:read"]})
     with pytest.raises(OpError, match="an active token named 'crm' exists"):
-        run_op("token.create", con, settings, {"name": "crm", "scopes": ["stats:read"]})
+        run_op(OPS, "token.create", con, settings, {"name": "crm", "scopes": ["stats:read"]})
     create_token(con, "crm", ["stats:read"])  # code may still make two; the CLI then asks for an id
     with pytest.raises(OpError, match="2 active tokens are named 'crm'; revoke one by id"):
-        run_op("token.revoke", con, settings, {"token": "crm"})
+        run_op(OPS, "token.revoke", con, settings, {"token": "crm"})
 
 
 def test_unknown_or_missing_scopes_are_refused(con: duckdb.DuckDBPyConnection) -> None:

@@ -6,8 +6,9 @@ from pathlib import Path
 import orjson
 
 from collector.durable.journal import Journal, Position, Sealer
+from collector.durable.writer import replay
 from collector.events import Event, Request
-from collector.storage.batches import replay, to_row
+from collector.storage.rows import to_row
 from collector.storage.store import migrate, open_database
 
 REQUEST = Request(ip="192.0.2.1", user_agent="UA", hints={}, gpc=False, prefetch=False)

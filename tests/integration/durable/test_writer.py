@@ -10,8 +10,9 @@ from collector.durable.journal import Journal, Sealer
 from collector.durable.writer import Writer
 from collector.http.runtime import open_journal, open_runtime
 from collector.storage import store
-from collector.storage.batches import to_row
+from collector.storage.rows import to_row
 from tests.conftest import make_settings
+from tests.integration.durable.rows_handler import Rows
 from tests.integration.durable.test_journal import event
 
 
@@ -27,7 +28,7 @@ def test_what_a_leftover_journal_process_appends_after_the_server_opened_the_jou
         leftover.append([sealer.seal(orjson.dumps([to_row(event("/first"))]))])
         leftover.append([sealer.seal(orjson.dumps([to_row(event("/second-segment"))]))])  # a new segment
         leftover.close()
-        writer = Writer(runtime.con, journal, sealer)
+        writer = Writer(runtime.con, journal, sealer, Rows())
         writer.start()
         writer.close()
         cur = store.cursor(runtime.con)

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from collector.durable.shipping import SHIP_ROWS, Shipper, decode, encode
-from collector.storage.batches import SCHEMA, rows_to_table, to_row
+from collector.storage.rows import SCHEMA, rows_to_table, to_row
 from tests.integration.durable.test_journal import event
 
 

@@ -11,7 +11,7 @@ import pytest
 from collector.events import Event, Request
 from collector.ingest.parsing import build_event, new_event_id
 from collector.scaleout.stream import ARROW_MIN_EVENTS, BadMessage, decode, encode, encode_arrow, encode_json
-from collector.storage.batches import SCHEMA, columns_to_table, to_row
+from collector.storage.rows import SCHEMA, columns_to_table, to_row
 from tests.clusterlib import UA
 
 

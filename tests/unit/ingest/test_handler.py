@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import pickle
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 
+from collector.durable.wire import Refusal, dump_requests, load_answers
 from collector.events import Event
 from collector.identifiers.visitor import daily_visitor
-from collector.ingest.accept import Refusal
-from collector.ingest.handler import IngestSide, dump_requests, load_answers
+from collector.ingest.handler import IngestSide
 from collector.ingest.pipeline.steps import Pipeline
-from collector.storage.batches import SCHEMA
-from tests.conftest import DESKTOP_UA, ORIGIN, SITE, LiveServer, make_settings
+from collector.storage.rows import SCHEMA
+from tests.conftest import DESKTOP_UA, ORIGIN, SITE, make_settings
 
 BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
@@ -31,7 +29,7 @@ def body(**fields: object) -> bytes:
 
 @pytest.fixture(scope="module")
 def side(tmp_path_factory: pytest.TempPathFactory) -> IngestSide:
-    settings = make_settings(tmp_path_factory.mktemp("ingestd"))
+    settings = make_settings(tmp_path_factory.mktemp("handler"))
     today = datetime.now(UTC).date()
     return IngestSide(settings, b"p" * 32, {today: b"a" * 32, today + timedelta(days=1): b"b" * 32})
 
@@ -44,16 +42,15 @@ def test_a_frame_answers_each_request_and_journals_only_the_kept_rows(side: Inge
             ("198.51.100.7", headers(), body(d="unknown.example")),
             ("198.51.100.7", headers(origin="https://other.org"), body()),
             ("198.51.100.8", headers(BOT_UA), body()),
-            None,  # a health probe
         ]
     )
     rows, payload = side.handle(frame)
     answers = load_answers(payload)
 
     statuses = [r.status if isinstance(r, Refusal) else 202 for r in answers.refusals]
-    assert statuses == [202, 400, 403, 403, 202, 202]
+    assert statuses == [202, 400, 403, 403, 202]
     assert orjson.loads(answers.refusals[2].body)["field"] == "d"  # type: ignore[union-attr]
-    assert answers.stored == len(rows) == 1
+    assert answers.report.stored == len(rows) == 1
     (row,) = rows
     stored = dict(zip(SCHEMA.names, row, strict=True))
     assert stored["screen_w"] == 390 and stored["site"] == SITE
@@ -61,52 +58,32 @@ def test_a_frame_answers_each_request_and_journals_only_the_kept_rows(side: Inge
     assert stored["visitor"] == daily_visitor(salt, SITE, "198.51.100.7", DESKTOP_UA)
     assert b"198.51.100.7" not in orjson.dumps(rows)
     today = datetime.now(UTC).date().isoformat()
-    assert answers.drops == {(SITE, today, "bot"): 1}
-    assert answers.device_hits + answers.device_misses >= 1
+    assert answers.report.drops == {(SITE, today, "bot"): 1}
+    assert answers.report.device_hits + answers.report.device_misses >= 1
+
+
+def test_a_frame_of_no_requests_brings_back_only_the_counters(side: IngestSide) -> None:
+    rows, payload = side.handle(dump_requests([]))  # a health probe
+    answers = load_answers(payload)
+    assert rows == [] and answers.refusals == [] and answers.report.stored == 0
+    assert answers.report.drops is None and answers.report.clients == len(side.limits.client or ())
 
 
 def test_counters_are_sent_once_and_nothing_is_journaled_for_a_refused_frame(side: IngestSide) -> None:
     side.handle(dump_requests([("198.51.100.9", headers(BOT_UA), body())]))
     rows, payload = side.handle(dump_requests([("198.51.100.9", headers(), b"[]")]))
     answers = load_answers(payload)
-    assert rows == [] and answers.stored == 0
-    assert answers.drops is None, "the bot was counted with the frame before"
+    assert rows == [] and answers.report.stored == 0
+    assert answers.report.drops is None, "the bot was counted with the frame before"
     assert answers.refusals[0] is not None and answers.refusals[0].status == 400
 
 
 def test_the_servers_salts_replace_the_process_copy(side: IngestSide) -> None:
     today: date = datetime.now(UTC).date()
-    side.set_salts(pickle.dumps({today: b"c" * 32}))
+    side.update(pickle.dumps({today: b"c" * 32}))
     rows, _ = side.handle(dump_requests([("203.0.113.5", headers(), body())]))
     (row,) = rows
     assert row[SCHEMA.names.index("visitor")] == daily_visitor(b"c" * 32, SITE, "203.0.113.5", DESKTOP_UA)
-
-
-def test_visitor_hashes_stored_through_the_server_use_its_salt_also_after_it_changes(tmp_path: Path) -> None:
-    server = LiveServer(make_settings(tmp_path)).start()
-    try:
-        assert server.live.runtime is not None
-        salts = server.live.runtime.salts
-        today = datetime.now(UTC).date()
-
-        def post(path: str) -> None:
-            response = httpx.post(
-                f"{server.url}/api/event",
-                content=body(u=f"https://example.com/{path}"),
-                headers={"Origin": ORIGIN, "Content-Type": "text/plain", "User-Agent": DESKTOP_UA},
-            )
-            assert response.status_code == 202, response.text
-
-        def stored(path: str) -> int:
-            return int(server.query("SELECT visitor FROM events WHERE path = ?", [f"/{path}"])[0][0])
-
-        post("before")
-        assert stored("before") == daily_visitor(salts(today), SITE, "127.0.0.1", DESKTOP_UA)
-        salts.replace({**salts.known(), today: b"n" * 32})  # as a rotation does, from another thread
-        post("after")
-        assert stored("after") == daily_visitor(b"n" * 32, SITE, "127.0.0.1", DESKTOP_UA)
-    finally:
-        server.stop()
 
 
 def test_an_unexpected_error_costs_one_request_a_500_and_logs_no_request_data(
@@ -128,6 +105,6 @@ def test_an_unexpected_error_costs_one_request_a_500_and_logs_no_request_data(
         side.acceptor.pipeline = Pipeline(steps)
     answers = load_answers(payload)
     assert [r.status if r else 202 for r in answers.refusals] == [500, 202]
-    assert answers.stored == len(rows) == 1
+    assert answers.report.stored == len(rows) == 1
     assert "unexpected KeyError accepting a request" in caplog.text
     assert "secret" not in caplog.text and "boom" not in caplog.text and "198.51.100.7" not in caplog.text

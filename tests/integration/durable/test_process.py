@@ -7,12 +7,12 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
-
 from collector.durable.journal import Journal, Sealer
-from collector.durable.process import DONE, EVENTS, ROWS, STOP, Frame, _run, frame, take_frames
+from collector.durable.process import _run
 from collector.durable.shipping import Shipper
-from collector.storage.batches import to_row
+from collector.durable.wire import Frame, Kind, decode, dump_requests, encode
+from collector.storage.rows import to_row
+from tests.integration.durable.rows_handler import RowsHandler, rows_request
 from tests.integration.durable.test_journal import event
 from tests.system.test_journal_link import paths
 
@@ -24,7 +24,7 @@ def answers(sock: socket.socket, count: int, failures: list[BaseException]) -> l
         data = sock.recv(1 << 16)
         assert data, f"the journal process's loop ended early: {failures!r}"
         buffer += data
-        found += take_frames(buffer)
+        found += decode(buffer)
     return found
 
 
@@ -43,7 +43,7 @@ def test_rows_that_fall_due_between_two_looks_at_the_clock_are_shipped_and_the_l
 
     def loop() -> None:
         try:
-            _run(process, bytearray(), journal, Sealer(None), Shipper(0.1, clock), None)
+            _run(process, bytearray(), journal, Sealer(None), Shipper(0.1, clock), RowsHandler())
         except BaseException as exc:
             failures.append(exc)
         finally:
@@ -53,12 +53,12 @@ def test_rows_that_fall_due_between_two_looks_at_the_clock_are_shipped_and_the_l
     thread.start()
     with server:
         server.settimeout(10)
-        server.sendall(frame(EVENTS, 1, orjson.dumps([to_row(event("/due"))])))
+        server.sendall(encode(Kind.REQUESTS, 1, dump_requests([rows_request([to_row(event("/due"))])])))
         done, rows = answers(server, 2, failures)
-        assert (done.kind, done.seq) == (DONE, 1)
-        assert (rows.kind, rows.seq) == (ROWS, 1)
+        assert (done.kind, done.seq) == (Kind.DONE, 1)
+        assert (rows.kind, rows.seq) == (Kind.ROWS, 1)
         assert paths(rows.payload) == ["/due"]
-        server.sendall(frame(STOP, 2))  # the loop still takes frames, and stops when told
+        server.sendall(encode(Kind.STOP, 2))  # the loop still takes frames, and stops when told
         thread.join(10)
     journal.close()
     assert not thread.is_alive() and failures == []

@@ -1,31 +1,15 @@
-"""Run the app under uvicorn: fail fast and clearly on a bad set-up, drain on SIGTERM."""
+"""Run an ASGI app under uvicorn: drain on SIGTERM. Free of any database, for the scale-out ingest node too."""
 
 from __future__ import annotations
 
 import logging
-import sys
 
 import uvicorn
 from starlette.applications import Starlette
 
-from collector.http.app import create_app
-from collector.http.runtime import open_runtime
-from collector.identifiers.keys import KeyFileError
-from collector.logs import configure_logging
-from collector.settings import ConfigError, Settings
-from collector.storage.store import StoreError
+from collector.settings import Settings
 
 log = logging.getLogger("collector.server")
-
-
-def serve(settings: Settings) -> int:
-    configure_logging(settings.log_level)
-    try:
-        runtime = open_runtime(settings)
-    except (ConfigError, KeyFileError, StoreError) as exc:
-        print(f"collector: {exc}", file=sys.stderr)
-        return 2
-    return run_app(settings, create_app(runtime=runtime))
 
 
 def run_app(settings: Settings, app: Starlette) -> int:
