@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from collector.devices import hardware
 from collector.devices.detect import Detector, warm
 from collector.events import DropReason, Event, Request
-from collector.http.asgi import App, Direct, header_map, read_body, respond_prebuilt
+from collector.http.asgi import App, Direct, header_map, respond_prebuilt
+from collector.http.bodies import read_body
 from collector.http.ingest import Ingest, InProcess
 from collector.ingest.accept import Acceptor
 from collector.ingest.clientip import client_ip

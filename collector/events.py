@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -34,6 +35,25 @@ class Request(NamedTuple):
 
 
 NO_UTM: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """What device detection finds in a User-Agent and its Client Hints (collector.devices.detect)."""
+
+    device_type: str | None = None
+    device_brand: str | None = None
+    device_model: str | None = None
+    device_code: str | None = None
+    os_name: str | None = None
+    os_version: str | None = None
+    browser_name: str | None = None
+    browser_version: str | None = None
+    is_bot: bool = False
+    bot_name: str | None = None
+
+
+UNKNOWN_DEVICE = Device()
 
 
 class _Fields(NamedTuple):
@@ -62,21 +82,12 @@ class _Fields(NamedTuple):
     anonymous: bool = False
     visitor: int | None = None
     consented: bool = False
-    device_type: str | None = None
-    device_brand: str | None = None
-    device_model: str | None = None
-    device_code: str | None = None
-    os_name: str | None = None
-    os_version: str | None = None
-    browser_name: str | None = None
-    browser_version: str | None = None
+    device: Device = UNKNOWN_DEVICE
     scrubbed: tuple[tuple[str, str], ...] = ()  # (kind, field) per identifier scrubbed or click id stripped
     dropped: DropReason | None = None
 
 
 _INDEX = {name: i for i, name in enumerate(_Fields._fields)}
-# What device detection fills in (collector.devices.detect.Device has these first, in this order).
-DEVICE_FIELDS: tuple[str, ...] = _Fields._fields[_INDEX["device_type"] : _INDEX["browser_version"] + 1]
 
 
 class Event(_Fields):

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import nats
 
-from collector.events import Request
+from collector.events import Device, Request
 from collector.ingest.parsing import build_event, new_event_id
 from collector.scaleout.stream import EVENTS_SUBJECT, encode
 from collector.storage.store import open_database
@@ -349,7 +349,9 @@ async def _publish_backlog(servers: str, count: int, per_message: int) -> None:
     request = Request(ip="203.0.113.9", user_agent=UA, hints={}, gpc=False, prefetch=False)
     now = datetime.now(UTC)
     base = build_event({"d": SITE, "u": f"{ORIGIN}/p/0", "l": "en-US", "w": 1280, "h": 800}, None, request, now)
-    base = base._replace(device_type="desktop", os_name="Linux", browser_name="Chrome", browser_version="124")
+    base = base._replace(
+        device=Device(device_type="desktop", os_name="Linux", browser_name="Chrome", browser_version="124")
+    )
     step = timedelta(microseconds=1)
     events = [
         base._replace(

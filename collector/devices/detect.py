@@ -10,7 +10,6 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import ua_parser_rs
 from ua_parser import Domain, PartialResult
@@ -21,6 +20,7 @@ from collector.devices import bots, clients
 from collector.devices import hardware as device_names
 from collector.devices.clients import full_versions
 from collector.devices.lazy import Lazy
+from collector.events import Device
 
 DEVICE_TYPES = ("desktop", "mobile", "tablet", "tv", "console", "wearable", "car", "other")
 MAX_UA_LENGTH = 512
@@ -80,22 +80,6 @@ HANDHELD = ua_parser_rs.DeviceExtractor(
     ]
 )
 ANDROID_DEVICE = re.compile(r"(Android[^;)]*;(?: [\w-]+;)?) ?[^;)]*(\))")
-
-
-@dataclass(frozen=True, slots=True)
-class Device:
-    """What detect() finds: the event's DEVICE_FIELDS (collector.events), then whether it is a bot."""
-
-    device_type: str | None = None
-    device_brand: str | None = None
-    device_model: str | None = None
-    device_code: str | None = None
-    os_name: str | None = None
-    os_version: str | None = None
-    browser_name: str | None = None
-    browser_version: str | None = None
-    is_bot: bool = False
-    bot_name: str | None = None
 
 
 resolver: Lazy[Resolver] = Lazy(lambda: Resolver(load_builtins()))

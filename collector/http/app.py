@@ -38,14 +38,14 @@ from collector.http.ingest import Ingest
 from collector.http.pages import demo_page, snippet_response
 from collector.http.runtime import Runtime, open_journal, open_runtime
 from collector.http.snippet import load_snippet
+from collector.http.tasks import stop
 from collector.ingest.handler import IngestConfig
 from collector.ingest.pipeline.scrub import ScrubCounts
+from collector.ingest.scrubbed import scrubbed_hook
 from collector.ingest.zygote import zygote
-from collector.privacy.rights import scrubbed_hook
 from collector.settings import Settings
 from collector.stats.rollups import refresh_daily_counts
 from collector.storage import store
-from collector.tasks import stop
 
 log = logging.getLogger("collector.app")
 MAINTENANCE_SECONDS = 60.0

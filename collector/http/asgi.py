@@ -18,8 +18,6 @@ import orjson
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from collector.bodies import BodyTimeouts as BodyTimeouts
-from collector.bodies import read_body as read_body
 from collector.http.accesslog import AccessLog
 from collector.http.accesslog import log as access_log
 from collector.http.headers import ALWAYS, OTHER_CSP

@@ -20,13 +20,13 @@ from collector.durable.counts import Tally
 from collector.durable.wire import RawRequest, Refusal
 from collector.http.asgi import (
     JSON_TYPE,
-    BodyTimeouts,
     empty_answer_headers,
     header_map,
     respond,
     respond_json,
     respond_prebuilt,
 )
+from collector.http.bodies import BodyTimeouts
 from collector.ingest.parsing import ParseError, check_content_type
 from collector.settings import Settings
 

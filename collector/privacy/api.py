@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from collector.access.auth import AuthError, Principal, audit, authenticate, authorize
-from collector.bodies import json_object, read_capped
 from collector.errors import ClientError
+from collector.http.bodies import json_object, read_capped
 from collector.ingest.clientip import client_ip, parse_proxies
 from collector.ingest.parsing import media_type
 from collector.ingest.ratelimit import TokenBucket

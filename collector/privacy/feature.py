@@ -13,12 +13,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from collector.feature import Core, Feature, described
+from collector.http.tasks import stop
 from collector.privacy import ops
 from collector.privacy.api import OPENAPI_PATHS, PrivacyAPI
 from collector.privacy.commands import COMMANDS
 from collector.privacy.retention import purge_daily
 from collector.settings import Settings
-from collector.tasks import stop
 
 
 class Forgets(Protocol):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,14 +18,10 @@ import duckdb
 from collector.errors import ClientError
 from collector.identifiers.identity import IdentityError, account_hash, normalize, subject_hash
 from collector.identifiers.visitor import consented_hasher, consented_id_visitor
-from collector.ingest.pipeline.scrub import ScrubCounts
 from collector.settings import Settings
 
 CHANNELS = ("browser", "backend", "cli")
 REQUEST_KINDS = ("erase", "export", "rectify", "access", "complaint", "other")
-_UPSERT_SCRUBBED = (
-    "INSERT INTO scrubbed VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET hits = scrubbed.hits + EXCLUDED.hits"
-)
 
 
 class RightsError(ClientError, ValueError):
@@ -267,19 +262,3 @@ def list_requests(
             }
         )
     return out
-
-
-def scrubbed_hook(counts: ScrubCounts) -> Callable[[duckdb.DuckDBPyConnection], None]:
-    """A writer hook: store the scrubbing counts in the load transaction of the events they came with."""
-
-    def write_scrubbed(con: duckdb.DuckDBPyConnection) -> None:
-        taken = counts.take()
-        if not taken:
-            return
-        try:
-            con.executemany(_UPSERT_SCRUBBED, [[s, d, k, f, n] for (s, d, k, f), n in taken.items()])
-        except BaseException:
-            counts.put_back(taken)
-            raise
-
-    return write_scrubbed

@@ -21,17 +21,17 @@ from starlette.types import Receive, Scope, Send
 
 from collector.access.auth import AuthError, Principal, audit, authorize
 from collector.access.guard import INVALID_TOKEN, Access
-from collector.bodies import BodyTimeouts, json_object, read_capped
 from collector.devices.detect import detect
 from collector.errors import ClientError
 from collector.http.asgi import header_map, query_map, respond_json
+from collector.http.bodies import BodyTimeouts, json_object, read_capped
+from collector.http.tasks import stop
 from collector.identifiers.visitor import consented_hasher, consented_id_visitor
 from collector.segments.contextual import Detect, Rule, build_context, evaluate, load_rules
 from collector.segments.definitions import definitions_dir
 from collector.segments.index import SegmentIndex
 from collector.segments.refresh import SegmentRefresher
 from collector.settings import Settings
-from collector.tasks import stop
 
 log = logging.getLogger("collector.segments")
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from collector.devices.detect import HINT_HEADERS, Device, detect
+from collector.devices.detect import HINT_HEADERS, detect
+from collector.events import Device
 from collector.ingest.pipeline.urls import BadURL, referrer_host, split_page_url
 
 Detect = Callable[[str, Mapping[str, str]], Device]

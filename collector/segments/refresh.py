@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 import anyio.to_thread
 import duckdb
 
+from collector.http.tasks import stop
 from collector.segments.definitions import Definition, load_definitions, refresh, signature
 from collector.segments.index import SegmentIndex, build_index, updated_index
 from collector.settings import Settings
 from collector.storage import store
-from collector.tasks import stop
 
 log = logging.getLogger("collector.segments")
 

@@ -61,14 +61,14 @@ def day_drop(site: str, reason: DropReason) -> DayDrop:
 
 
 def to_row(e: Event) -> Row:
-    utm = e.utm
+    utm, d = e.utm, e.device
     micros = (e.ts - _EPOCH) // _MICRO
     props = orjson.dumps(e.props).decode() if e.props else None
     return (
         e.event_id, micros, e.site, e.name, e.hostname, e.path, e.referrer_host,
         utm.get("utm_source"), utm.get("utm_medium"), utm.get("utm_campaign"), utm.get("utm_term"),
-        utm.get("utm_content"), e.visitor, e.consented, e.anonymous, e.device_type, e.device_brand,
-        e.device_model, e.device_code, e.os_name, e.os_version, e.browser_name, e.browser_version,
+        utm.get("utm_content"), e.visitor, e.consented, e.anonymous, d.device_type, d.device_brand,
+        d.device_model, d.device_code, d.os_name, d.os_version, d.browser_name, d.browser_version,
         e.screen_w, e.screen_h, e.language, e.timezone, props,
     )  # fmt: skip
 

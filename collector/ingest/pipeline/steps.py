@@ -10,8 +10,8 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import date
 
-from collector.devices.detect import Device, detect, hints_from_snippet
-from collector.events import DropReason, Event
+from collector.devices.detect import detect, hints_from_snippet
+from collector.events import Device, DropReason, Event
 from collector.identifiers.visitor import consented_visitor, daily_visitor
 from collector.ingest.pipeline.scrub import ScrubCounts, make_count_scrubbed, put_scrubbed, strip_click_ids
 from collector.ingest.pipeline.urls import BadURL, referrer_host, split_page_url
@@ -42,16 +42,7 @@ def make_put_device(detector: Detect) -> Step:
         device = detector(event.request.user_agent, hints)
         if device.is_bot:
             return drop(event, DropReason.BOT)
-        return event._replace(
-            device_type=device.device_type,
-            device_brand=device.device_brand,
-            device_model=device.device_model,
-            device_code=device.device_code,
-            os_name=device.os_name,
-            os_version=device.os_version,
-            browser_name=device.browser_name,
-            browser_version=device.browser_version,
-        )
+        return event._replace(device=device)
 
     return put_device
 

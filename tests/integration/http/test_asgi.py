@@ -14,7 +14,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from collector.http.asgi import App, BodyTimeouts, Direct, query_map, respond
+from collector.http.asgi import App, Direct, query_map, respond
+from collector.http.bodies import BodyTimeouts
 
 
 @contextmanager

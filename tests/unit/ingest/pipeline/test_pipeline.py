@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
-from collector.devices.detect import Device
+from collector.devices.detect import detect
 from collector.events import DropReason, Event
 from collector.identifiers.visitor import consented_visitor
 from collector.ingest.pipeline.scrub import ScrubCounts
@@ -33,33 +32,30 @@ def salt_for(day: date) -> bytes:
     return b"s" * 32
 
 
-def desktop(user_agent: str, hints: Mapping[str, str]) -> Device:
-    return Device(device_type="desktop", os_name="Windows", browser_name="Chrome", is_bot="bot" in user_agent)
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
 
 def test_the_steps_run_in_this_order_and_counting_scrubs_comes_last_when_asked_for() -> None:
-    assert build_pipeline(SETTINGS, PEPPER, salt_for, desktop).names == STEPS
-    assert build_pipeline(SETTINGS, PEPPER, salt_for, desktop, ScrubCounts()).names == [*STEPS, "count_scrubbed"]
+    assert build_pipeline(SETTINGS, PEPPER, salt_for, detect).names == STEPS
+    assert build_pipeline(SETTINGS, PEPPER, salt_for, detect, ScrubCounts()).names == [*STEPS, "count_scrubbed"]
 
 
 def test_a_consented_pageview_comes_out_complete_and_without_identifiers() -> None:
     scrubbed = ScrubCounts()
-    out = build_pipeline(SETTINGS, PEPPER, salt_for, desktop, scrubbed).run(
+    out = build_pipeline(SETTINGS, PEPPER, salt_for, detect, scrubbed).run(
         event(
             raw_id="consented_Abc12345",
             url="https://example.com/users/jane%40x.com?gclid=9&utm_source=news",
             referrer="https://example.com/",
         )
     )
-    columns = ("dropped", "hostname", "path", "referrer_host", "device_type", "os_name", "browser_name", "consented")
+    columns = ("dropped", "hostname", "path", "referrer_host", "consented")
+    assert (out.device.device_type, out.device.os_name, out.device.browser_name) == ("desktop", "Windows", "Chrome")
     assert {c: getattr(out, c) for c in columns} == {
         "dropped": None,
         "hostname": "example.com",
         "path": "/users/[email]",
         "referrer_host": None,
-        "device_type": "desktop",
-        "os_name": "Windows",
-        "browser_name": "Chrome",
         "consented": True,
     }
     assert dict(out.utm) == {"utm_source": "news"}
@@ -70,8 +66,8 @@ def test_a_consented_pageview_comes_out_complete_and_without_identifiers() -> No
 
 
 def test_the_first_drop_ends_the_run_and_is_counted_by_site_and_reason() -> None:
-    pipeline = build_pipeline(SETTINGS, PEPPER, salt_for, desktop)
-    bot = pipeline.run(event(request=request(user_agent="a bot", prefetch=False), url="https://"))
+    pipeline = build_pipeline(SETTINGS, PEPPER, salt_for, detect)
+    bot = pipeline.run(event(request=request(user_agent=GOOGLEBOT, prefetch=False), url="https://"))
     assert bot.dropped is DropReason.BOT
     assert bot.hostname is None, "put_url never ran"
     assert pipeline.run(event(webdriver=True, request=request(prefetch=True))).dropped is DropReason.AUTOMATION
@@ -88,7 +84,7 @@ def test_the_first_drop_ends_the_run_and_is_counted_by_site_and_reason() -> None
 
 
 def test_a_gpc_event_loses_its_id_before_the_visitor_hash_and_gets_none() -> None:
-    out = build_pipeline(SETTINGS, PEPPER, salt_for, desktop).run(
+    out = build_pipeline(SETTINGS, PEPPER, salt_for, detect).run(
         event(raw_id="consented_Abc12345", request=request(gpc=True))
     )
     assert (out.dropped, out.anonymous, out.visitor, out.consented, out.raw_id) == (None, True, None, False, None)

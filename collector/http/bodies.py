@@ -14,7 +14,7 @@ import orjson
 from starlette.types import Receive
 
 from collector.errors import ClientError
-from collector.tasks import stop
+from collector.http.tasks import stop
 
 TIMEOUT_SECONDS = 10.0
 
