@@ -1,7 +1,7 @@
 """The dashboard's numbers: every panel is a named query, run for one site, period and set of filters.
 
 One report runs all panels in one connection: the rollups are refreshed once, and a filtered report
-builds its scope (collector/scopes.py) once, for the period and the one before it.
+builds its scope (collector/stats/filtered.py) once, for the period and the one before it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Device, OS, browser and bot detection from a User-Agent and its Client Hints.
 
 Browser, OS and device code come from ua-parser (uap-core rules, Rust engine); brand, marketing
-name and form factor from Matomo's device database (see device_names); bots from bots.
+name and form factor from Matomo's device database (see hardware.py); bots from bots.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The segments API for personalization services, as plain ASGI routes answered before Starlette.
 
 GET /api/segments, POST /api/segments/lookup and POST /api/segments/context need a token with the
-segments:read scope, checked against the server's in-memory token index (access.py). Lookups read
-the in-memory segment index only (segment_refresh.py keeps it fresh): no query per call. Audit rows
+segments:read scope, checked against the server's in-memory token index (collector/access/guard.py). Lookups read
+the in-memory segment index only (refresh.py keeps it fresh): no query per call. Audit rows
 are written in bulk: one per token, action, site and outcome every AUDIT_SECONDS, with the count.
 """
 

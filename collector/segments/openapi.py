@@ -1,4 +1,4 @@
-"""The OpenAPI description of the segments API (segments_api.py)."""
+"""The OpenAPI description of the segments API (api.py)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Every tick (a second) it refreshes the definitions that are due, or, when none is, checks whether
 another process (an erasure, `collector segments refresh`) changed the stored members and re-reads
-them. Lookups (segments_api.py) only ever read `index`, which is swapped in one assignment.
+them. Lookups (api.py) only ever read `index`, which is swapped in one assignment.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Header (the leading `--` lines of the file):
 
 `site`, `from` and `to` are the standard period parameters (`to` defaults to today in UTC, `from` to 29
 days before `to`); `$k` is the site's k-anonymity setting, bound by us and never by the caller. A query
-that reads the rollups also takes the optional filters of collector/scopes.py (device_brand=Samsung, ...).
+that reads the rollups also takes the optional filters of collector/stats/filtered.py (device_brand=Samsung, ...).
 """
 
 from __future__ import annotations
