@@ -107,7 +107,7 @@ class Handler(Protocol):
     """Runs in the journal process on every REQUESTS frame."""
 
     def handle(self, payload: bytes) -> tuple[list[Row], bytes]:
-        """The rows to journal, and the DONE payload (dump_answers) to send once they are durable."""
+        """The rows to journal, and the DONE payload (a dump of Answers) to send once they are durable."""
         ...
 
     def update(self, payload: bytes) -> None: ...

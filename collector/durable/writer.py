@@ -9,9 +9,9 @@ what has come since its last load into DuckDB as one table per transaction, toge
 position it has loaded through, so a crash between the two replays each record exactly once.
 
 Small DuckDB transactions cost 4-20 ms each on these machines (the insert and its own WAL fsync), so
-committing every group to DuckDB capped ingest near 64 events per commit; the journal's fsync is the
-only wait on the request path, and DuckDB sees a few large batches a second instead. The journal was
-a thread until it was measured waiting 2 to 4 ms for the GIL around each 0.3 ms fdatasync.
+committing every group to DuckDB would cap ingest near 64 events per commit; the journal's fsync is the
+only wait on the request path, and DuckDB sees a few large batches a second instead. The journal is a
+process, not a thread: a thread was measured waiting 2 to 4 ms for the GIL around each 0.3 ms fdatasync.
 """
 
 from __future__ import annotations

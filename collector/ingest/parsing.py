@@ -31,7 +31,7 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 _TIMEZONE = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}$")
 _ID = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
 _JSON_TYPES = ("application/json", "text/plain")
-_ids = random.Random()  # seeded from os.urandom; ids need uniqueness, not secrecy, and urandom per event was slow
+_ids = random.Random()  # seeded from os.urandom; ids need uniqueness, not secrecy, and urandom per event is slow
 
 
 _VERSION_4 = (0x4 << 76) | (0x8 << 60)
