@@ -1,6 +1,6 @@
 """Accuracy and speed of device detection candidates on public corpora.
 
-    .venv/bin/python bench/devices.py [--sample N] [--seed S]
+    .venv/bin/python bench/devices.py [--sample N] [--seed S] [--quick]
 
 Corpora: uap-core's tests (Debian package `uap-core`, fetched into bench/corpora/ on first run),
 Matomo DeviceDetector's fixtures (shipped in the `device-detector` wheel), and the example agents of
@@ -182,7 +182,9 @@ def matomo_cases() -> dict[str, list[Case]]:
                 "os": os.get("name") or None,
                 "os_version": major(os.get("version")),
             }
-            if client.get("type") == "browser":
+            # A web view's browser is the app its X-Requested-With header names, as Matomo's client is.
+            in_app = client.get("type") == "mobile app" and "x-requested-with" in map(str.lower, c.get("headers") or {})
+            if client.get("type") == "browser" or in_app:
                 truth["browser"] = client.get("name")
                 truth["browser_version"] = major(client.get("version"))
             humans.append(Case(str(c["user_agent"]), c.get("headers"), truth))
@@ -368,15 +370,35 @@ def cache_timing() -> None:
     )
 
 
+def quick(seed: int) -> None:
+    """Seconds: ours on a seeded sample of the corpora shipped in packages (no download)."""
+    start = time.perf_counter()
+    devices.warm()
+    print(f"ours: rules loaded in {time.perf_counter() - start:.1f} s")
+    rng = random.Random(seed)
+    corpora = {**matomo_cases(), "crawler-user-agents": crawler_cases()}
+    scores = {}
+    for corpus, cases in corpora.items():
+        scores[corpus] = Score()
+        run(ours, rng.sample(cases, min(100, len(cases))), scores[corpus])
+    report("quick: 100 cases a corpus", scores)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sample", type=int, default=250, help="cases per corpus for every candidate")
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--show-false-bots", action="store_true")
     parser.add_argument("--strict", action="store_true", help="score names a corpus leaves unknown too")
+    parser.add_argument(
+        "--quick", action="store_true", help="ours only, on 100 cases of Matomo's fixtures and crawlers"
+    )
     args = parser.parse_args()
     global STRICT
     STRICT = args.strict
+    if args.quick:
+        quick(args.seed)
+        return
 
     start, cpu = time.perf_counter(), time.process_time()
     devices.warm()

@@ -17,7 +17,8 @@ import regex
 from collector.devices import clients
 from collector.devices.clients import PEOPLE_KINDS, Client
 from collector.devices.lazy import Lazy
-from collector.devices.rules import BOUNDED, NamedPatterns, read
+from collector.devices.rules import BOUNDED, read
+from collector.devices.scan import NamedPatterns
 
 # Libraries a person's own browser or app sends; not automation.
 HUMAN_LIBRARIES = frozenset({"Safari View Service", "Apple Core Media", "KaiOS Downloader", "Emacs", "uTorrent"})
@@ -75,7 +76,7 @@ class Lists:
     def __init__(self) -> None:
         entries = read("bots.yml")
         self.listed = NamedPatterns(
-            [(BOUNDED.format(e["regex"]), str(e["name"]), True) for e in entries if not generic(e)]
+            [(str(e["regex"]), str(e["name"]), True) for e in entries if not generic(e)], guarded=True
         )
         # Matomo's last, generic rule: words like "bot" or "check" that some phone names share.
         self.catch_all = regex.compile("|".join(BOUNDED.format(e["regex"]) for e in entries if generic(e)), regex.I)

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from collector.devices.lazy import Lazy
-from collector.devices.rules import BOUNDED, NamedPatterns, read
+from collector.devices.rules import read
+from collector.devices.scan import NamedPatterns
 
 CLIENT_FILES = (
     ("feed_readers.yml", "feed reader"),
@@ -81,10 +82,10 @@ class Clients:
         self.versions: list[str] = []
         for name, kind in CLIENT_FILES:
             for e in read("client", name):
-                entries.append((BOUNDED.format(e["regex"]), str(e["name"]), True))
+                entries.append((str(e["regex"]), str(e["name"]), True))
                 self.kinds.append(kind)
                 self.versions.append(str(e.get("version") or ""))
-        self.patterns = NamedPatterns(entries)
+        self.patterns = NamedPatterns(entries, guarded=True)
         systems = read("oss.yml")
         self.systems = Systems(systems)
         self.editions = {base: Systems([e for e in systems if e["name"] in names]) for base, names in EDITIONS.items()}
@@ -118,7 +119,7 @@ class Clients:
 
 class Systems:
     def __init__(self, entries: list[dict[str, str]]) -> None:
-        self.patterns = NamedPatterns([(BOUNDED.format(e["regex"]), str(e["name"]), True) for e in entries])
+        self.patterns = NamedPatterns([(str(e["regex"]), str(e["name"]), True) for e in entries], guarded=True)
         self.versions = [str(e.get("version") or "") for e in entries]
 
     def find(self, ua: str) -> tuple[str, str | None] | None:
@@ -135,11 +136,15 @@ clients: Lazy[Clients] = Lazy(Clients)
 def browser_name(
     name: str | None, version: str | None, client: Client | None, ch: Mapping[str, str]
 ) -> tuple[str | None, str | None]:
-    """Matomo's name for the browser where uap-core only knows the engine or the web view it runs in."""
+    """Matomo's name for the browser where uap-core only knows the engine or the web view it runs in, and
+    the app's name ("Instagram") for a web view whose `X-Requested-With` names an app Matomo knows."""
     if package := ch.get("x-requested-with"):
+        # An Android web view names the app or browser it runs in; an app's version is the agent's, if it says.
         hinted = clients().from_requested_with(package)
         if hinted is not None and hinted.kind == "browser":
             return hinted.name, version
+        if hinted is not None:
+            return hinted.name, client.version if client is not None and client.name == hinted.name else None
     if (name is None or name in UAP_ENGINES) and (brand := hinted_brand(ch)):
         return brand
     if client is None or client.kind != "browser":

@@ -85,16 +85,13 @@ ANDROID_DEVICE = re.compile(r"(Android[^;)]*;(?: [\w-]+;)?) ?[^;)]*(\))")
 resolver: Lazy[Resolver] = Lazy(lambda: Resolver(load_builtins()))
 
 
-def warm(all_models: bool = True) -> None:
-    """Load every rule set now (about four seconds) rather than on the first requests; each brand's
-    model rules are then built in the background (device_names.build_in_background), or, without
-    `all_models`, when a user agent of that brand first needs them."""
+def warm() -> None:
+    """Load every rule set now (about a second from the rules cache) rather than on the first requests;
+    each brand's model rules load when an agent of that brand first needs them."""
     resolver()
     device_names.database()
     bots.lists()
     clients.clients()
-    if all_models:
-        device_names.build_in_background()
 
 
 def detect(user_agent: str, hints: Mapping[str, str] | None = None) -> Device:

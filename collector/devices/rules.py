@@ -1,4 +1,4 @@
-"""Matomo DeviceDetector's rule files, and first-match lists of them compiled into ua-parser's Rust engine.
+"""Matomo DeviceDetector's rule files, and the regex surgery that derives prefilters from their rules.
 
 Parsing the YAML takes about a third of the start-up, so each parsed file is kept as JSON in a cache
 folder (`COLLECTOR_RULES_CACHE`, else `$XDG_CACHE_HOME/collector-rules`, else `~/.cache/...`), keyed
@@ -13,21 +13,16 @@ import tempfile
 from collections.abc import Iterator
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 import regex
-import ua_parser_rs
 import yaml
 
 # Same guard the database is written for: a rule only matches at the start of a token.
 BOUNDED = r"(?:^|[^A-Z0-9_-]|[^A-Z0-9-]_|sprd-|MZ-)(?:{})"
-# Constructs the Rust engine lacks; such patterns run through the `regex` module instead.
-PYTHON_ONLY = re.compile(r"\(\?<?[=!]|\(\?>|(?<!\\)[*+?}][+]")
 GROUP_REF = re.compile(r"\\g<(\d+)>|\$(\d)")
 CACHE_FORMAT = 1
-
-Extractor = list[tuple[str, Literal["i"] | None, str | None, str | None, str | None]]
 
 
 def cache_dir() -> Path:
@@ -56,62 +51,6 @@ def read(*parts: str) -> Any:
     except OSError:
         pass
     return orjson.loads(blob)
-
-
-class NamedPatterns:
-    """First matching entry of an ordered (regex, name, case-insensitive) list.
-
-    A name may use the match's groups; an empty name means the matched text itself.
-    """
-
-    def __init__(self, entries: list[tuple[str, str, bool]]) -> None:
-        self.entries = entries
-        self.patterns: dict[int, regex.Pattern[str]] = {}
-        self.checks: dict[int, regex.Pattern[str]] = {}
-        exact: Extractor = []
-        relaxed: Extractor = []
-        for index, (pattern, _, fold) in enumerate(entries):
-            flag: Literal["i"] | None = "i" if fold else None
-            if PYTHON_ONLY.search(pattern):
-                relaxed.append((relax(pattern), flag, str(index), "", "-"))
-                self.checks[index] = self.pattern(index)
-            else:
-                exact.append((pattern, flag, str(index), "", "-"))
-        self.exact = ua_parser_rs.DeviceExtractor(exact) if exact else None
-        self.relaxed = ua_parser_rs.DeviceExtractor(relaxed) if relaxed else None
-        self.checked = sorted(self.checks)
-
-    def first(self, ua: str) -> int | None:
-        best = len(self.entries)
-        if self.exact is not None and (hit := self.exact.extract(ua)) is not None:
-            best = int(hit.family)
-        if self.relaxed is not None and (hit := self.relaxed.extract(ua)) is not None:
-            for index in self.checked:
-                if int(hit.family) <= index < best and self.checks[index].search(ua):
-                    best = index
-                    break
-        return None if best == len(self.entries) else best
-
-    def name(self, ua: str) -> str | None:
-        index = self.first(ua)
-        return None if index is None else self.render(index, self.entries[index][1], ua)
-
-    def render(self, index: int, template: str, ua: str) -> str | None:
-        """The template with the entry's groups filled in from the agent."""
-        if template and not GROUP_REF.search(template):
-            return template
-        m = self.pattern(index).search(ua)
-        if m is None:
-            return None
-        if not template:
-            return m.group().strip(" ;/()+") or None
-        return GROUP_REF.sub(lambda g: group(m, int(g.group(1) or g.group(2))), template).strip()
-
-    def pattern(self, index: int) -> regex.Pattern[str]:
-        if index not in self.patterns:
-            pattern, _, fold = self.entries[index]
-            self.patterns[index] = regex.compile(pattern, regex.IGNORECASE if fold else 0)
-        return self.patterns[index]
 
 
 def group(m: regex.Match[str], number: int) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import importlib
 import os
 import select
@@ -154,6 +155,9 @@ def main() -> None:
             return
         if not message:
             return  # the server is gone
+        # What the journal process inherits is never collected there: a collection would write to every
+        # object's header and so copy every page the two processes share.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
             control.close()

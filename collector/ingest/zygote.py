@@ -10,13 +10,10 @@ zygote = zygote_for(__name__)
 
 
 def preload() -> None:
-    """Every rule but the per-brand model rules (about 3 s of CPU)."""
-    warm(all_models=False)  # no background thread: the zygote must stay thread-free to fork
+    """Every rule but the per-brand model rules, which a journal process loads when a brand first shows up."""
+    warm()
 
 
 def idle() -> bool:
-    """Build one brand's model rules; False once they are all built."""
-    database = hardware.database()
-    if not database.complete:
-        database.build_next()
-    return not database.complete
+    """Compile one more brand's model rules into the rules cache; False once they all are."""
+    return hardware.database().cache_next()

@@ -1,6 +1,3 @@
-import time
-
-from collector.devices import detect as devices
 from collector.devices import hardware
 from collector.devices.detect import Detector, detect, hints_from_snippet
 
@@ -146,8 +143,22 @@ def test_android_web_view_by_wv_token_and_by_requested_with() -> None:
         "Mobile Safari/537.36"
     )
     assert detect(plain).browser_name == "Chrome Mobile"
-    d = detect(plain, {"X-Requested-With": "com.facebook.katana"})
+    d = detect(plain, {"X-Requested-With": "com.example.unknown"})
     assert (d.browser_name, d.device_model) == ("Chrome Mobile WebView", "Galaxy S21 5G")
+
+
+def test_a_web_view_is_named_after_the_app_its_requested_with_names() -> None:
+    wv = (
+        "Mozilla/5.0 (Linux; Android 12; SM-G991B Build/SP1A.210812.016; wv) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Version/4.0 Chrome/124.0.6367.82 Mobile Safari/537.36"
+    )
+    assert detect(wv, {"X-Requested-With": "org.telegram.messenger"}).browser_name == "Telegram"
+    assert detect(wv, {"X-Requested-With": "com.instagram.android"}).browser_name == "Instagram"
+    d = detect(wv, {"X-Requested-With": "com.facebook.katana"})
+    assert (d.browser_name, d.browser_version, d.is_bot) == ("Facebook", None, False)
+    snapchat = wv.replace("Mobile Safari/537.36", "Mobile Safari/537.36 Snapchat/11.59.0.35 (like Safari/604.1)")
+    d = detect(snapchat, {"X-Requested-With": "com.snapchat.android"})
+    assert (d.browser_name, d.browser_version) == ("Snapchat", "11.59.0.35")
 
 
 def test_unknown_fields_are_none() -> None:
@@ -241,11 +252,9 @@ def test_known_phone_without_mobile_token_stays_a_phone() -> None:
     assert (d.device_brand, d.device_type) == ("Samsung", "mobile")
 
 
-def test_every_brands_model_rules_are_built_in_the_background_after_warm_up() -> None:
-    devices.warm()
-    deadline = time.monotonic() + 120
-    while not hardware.complete() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    db = hardware.database()
-    expected = {id(r) for rules in (db.brands, db.tv_brands) for r in rules.rules if r.models}
-    assert hardware.complete() and expected <= set(db.models)
+def test_a_brands_model_rules_load_when_the_brand_first_shows_up() -> None:
+    db = hardware.Database()
+    assert not db.models
+    found = db.lookup("Mozilla/5.0 (Linux; Android 9; SM-A750F) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36")
+    assert found == hardware.Hardware("Samsung", "Galaxy A7 (2018)", "smartphone")
+    assert [rules.rules[0].brand for rules in db.models.values()] == ["Samsung"]

@@ -26,7 +26,7 @@ GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.
 
 @pytest.fixture(scope="module")
 def detector() -> Iterator[Detector]:
-    warm(True)  # every brand's model rules, as the journal process has them
+    warm()
     hardware.database()
     yield Detector()
 
@@ -64,3 +64,9 @@ def test_an_anonymous_events_hints_are_ignored(detector: Detector) -> None:
     hinted = event(anonymous=True, client_hints={"model": "Pixel 7"}, request=request(user_agent=REDUCED))
     out = make_put_device(detector.detect)(hinted)
     assert out.device.device_model != "Pixel 7"
+
+
+def test_a_web_views_browser_is_the_app_its_request_names(detector: Detector) -> None:
+    in_app = request(user_agent=PIXEL_7, hints={"x-requested-with": "com.instagram.android"})
+    out = make_put_device(detector.detect)(event(request=in_app))
+    assert (out.device.browser_name, out.device.device_model) == ("Instagram", "Pixel 7")
