@@ -12,17 +12,10 @@ from typing import Any
 
 import duckdb
 
-from collector.errors import ClientError
+from collector.access.challenge import AuthError
 
-SCOPES = ("stats:read", "segments:read", "identify", "erase", "admin")
+SCOPES = ("stats:read", "segments:read", "identify", "erase", "ingest", "admin")
 _PREFIX = "col_"
-
-
-class AuthError(ClientError):
-    """401 (no valid token), 403 (the token may not do this) or 503; no field is at fault."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message, None, status)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,15 +31,22 @@ def user(settings: Settings, ns: argparse.Namespace, run: Run) -> int:
         return 0
     if ns.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
+    elif not sys.stdin.isatty():
+        raise OpError("no terminal to ask for the password: pipe it in and add --password-stdin")
     else:
-        password = getpass.getpass(f"password for {ns.name}: ")
-        if getpass.getpass("again: ") != password:
-            raise OpError("the two passwords differ")
+        try:
+            password = getpass.getpass(f"password for {ns.name}: ")
+            if getpass.getpass("again: ") != password:
+                raise OpError("the two passwords differ")
+        except EOFError:
+            raise OpError("no password given (to pipe one in, use --password-stdin)") from None
     if problem := check_password(password):
         raise OpError(problem)
     scopes = ["stats:read", "admin"] if ns.admin else ["stats:read"]
     args = {"name": ns.name, "password_hash": hash_password(password), "scopes": scopes, "sites": ns.site}
-    run(settings, "user_add", args)
+    added = run(settings, "user_add", args)
+    if added.get("replaced"):
+        print(f"replaced the password, scopes and sites of the existing user {ns.name}")
     print(f"user {ns.name} can log in at /dashboard ({', '.join(ns.site) if ns.site else 'all sites'})")
     return 0
 
@@ -58,9 +65,10 @@ def _split(values: list[str] | None) -> list[str]:
 
 
 def _time(value: Any) -> str:
+    """A stored time (UTC) for a person to read, with its zone."""
     if isinstance(value, datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
-    return str(value)[:19].replace("T", " ") if value else "-"
+        return value.isoformat(sep=" ", timespec="seconds")[:19] + " UTC"
+    return str(value)[:19].replace("T", " ") + " UTC" if value else "-"
 
 
 def _create(settings: Settings, ns: argparse.Namespace, run: Run) -> int:
@@ -76,7 +84,7 @@ def _create(settings: Settings, ns: argparse.Namespace, run: Run) -> int:
 def _show(settings: Settings, ns: argparse.Namespace, run: Run) -> int:
     rows = run(settings, "token.list", {"all": ns.all})
     if ns.json:
-        print(orjson.dumps(rows, default=str, option=orjson.OPT_INDENT_2).decode())
+        print(orjson.dumps(rows, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC).decode())
         return 0
     if not rows:
         print("no tokens")
@@ -122,7 +130,7 @@ def token_arguments(token: argparse.ArgumentParser, common: Common) -> None:
 def audit(settings: Settings, ns: argparse.Namespace, run: Run) -> int:
     rows = run(settings, "audit", {"limit": ns.limit, "token": ns.token})
     if ns.json:
-        print(orjson.dumps(rows, default=str, option=orjson.OPT_INDENT_2).decode())
+        print(orjson.dumps(rows, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC).decode())
         return 0
     for r in rows:
         print(

@@ -18,7 +18,8 @@ import duckdb
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from collector.access.auth import AuthError, Principal, TokenIndex, audit, authorize
+from collector.access.auth import Principal, TokenIndex, audit, authorize
+from collector.access.challenge import AuthError, challenge
 from collector.storage import store
 
 log = logging.getLogger("collector.access")
@@ -113,7 +114,7 @@ async def require(
 
 async def auth_error_response(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AuthError)
-    headers = {"WWW-Authenticate": 'Bearer realm="collector"'} if exc.status == 401 else {}
+    headers = challenge(exc.status)
     if exc.status == 503:
         headers["Retry-After"] = "1"
     return JSONResponse(exc.as_json(), exc.status, headers=headers)

@@ -94,7 +94,12 @@ def remove_user(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 def list_users(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     rows = con.execute("SELECT name, scopes, sites, created_at FROM users ORDER BY name").fetchall()
     return [
-        {"name": n, "scopes": list(sc), "sites": list(st) if st is not None else None, "created_at": c.isoformat()}
+        {
+            "name": n,
+            "scopes": list(sc),
+            "sites": list(st) if st is not None else None,
+            "created_at": c.replace(tzinfo=UTC).isoformat(),
+        }
         for n, sc, st, c in rows
     ]
 
@@ -104,11 +109,12 @@ def user_add_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[s
     for site in sites or []:
         if settings.site(site) is None:
             raise OpError(f"site {site!r} is not registered")
+    existing = con.execute("SELECT 1 FROM users WHERE name = ?", [str(args["name"])]).fetchone()
     try:
         add_user(con, str(args["name"]), str(args["password_hash"]), list(args["scopes"]), sites)
     except ValueError as exc:
         raise OpError(str(exc)) from None
-    return {"name": args["name"]}
+    return {"name": args["name"], "replaced": existing is not None}
 
 
 def user_list_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> list[dict[str, Any]]:

@@ -52,6 +52,9 @@ class AdminServer:
         self.sync = sync
         self.seal_off = seal_off
         self.path = settings.socket_path
+        # Run after each operation, before it is answered, with its name: a feature brings what it holds in
+        # memory up to date with what the operation changed, so a command that has returned is visible.
+        self.settle: list[Callable[[str], object]] = []
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -83,7 +86,7 @@ class AdminServer:
             log.exception("admin operation failed")
             answer = {"ok": False, "error": f"operation failed: {exc}"}
         try:
-            writer.write(orjson.dumps(answer, default=str) + b"\n")
+            writer.write(orjson.dumps(answer, default=str, option=orjson.OPT_NAIVE_UTC) + b"\n")  # stored times are UTC
             await writer.drain()
         finally:
             writer.close()
@@ -97,6 +100,8 @@ class AdminServer:
             cursor.close()
         if name in SEALING_OPS:
             self.seal_off()
+        for settle in self.settle:
+            settle(name)
         return {"ok": True, "result": result}
 
 

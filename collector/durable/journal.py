@@ -18,14 +18,66 @@ from typing import NamedTuple
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-_HEADER = struct.Struct("<II")
+HEADER = struct.Struct("<II")
 _NAME = re.compile(r"^(\d{10})\.log$")
 MAX_RECORD = 1 << 24
+
+
+SET_ASIDE = "set-aside"  # the journal folder's subfolder for bytes taken out of it, never deleted
 
 
 class Position(NamedTuple):
     segment: int
     offset: int
+
+
+class Scan(NamedTuple):
+    """What one segment holds from a record boundary on (scan())."""
+
+    records: list[tuple[int, int]]  # (start, end) of each intact record, header included
+    lost: int  # damaged records, the torn tail not counted (a broken framing counts as one)
+    unreadable: int  # bytes in damaged records
+    tail: int  # where an incomplete last record starts: the torn tail of an append cut short; else the end
+
+
+def _intact(data: bytes, offset: int) -> int:
+    """The end of the intact record at `offset`, or -1."""
+    if len(data) - offset < HEADER.size:
+        return -1
+    length, crc = HEADER.unpack_from(data, offset)
+    end: int = offset + HEADER.size + length
+    if length > MAX_RECORD or end > len(data) or zlib.crc32(data[offset + HEADER.size : end]) != crc:
+        return -1
+    return end
+
+
+def scan(data: bytes, start: int = 0) -> Scan:
+    """The intact records of one segment from `start` (a record boundary), read around damaged ones.
+
+    A flipped byte in a payload or a checksum fails that record's check only: its length still leads to the
+    next intact record (or the end), so the others are kept. A flipped length breaks the framing: the rest of
+    the segment counts as one record lost. A record that runs past the end is the torn tail.
+    """
+    records: list[tuple[int, int]] = []
+    lost = unreadable = 0
+    offset = start
+    while offset < len(data):
+        end = _intact(data, offset)
+        if end >= 0:
+            records.append((offset, end))
+            offset = end
+            continue
+        if len(data) - offset < HEADER.size:
+            return Scan(records, lost, unreadable, offset)
+        length, _ = HEADER.unpack_from(data, offset)
+        skip = offset + HEADER.size + length
+        if skip > len(data):
+            return Scan(records, lost, unreadable, offset)
+        if length <= MAX_RECORD and (skip == len(data) or _intact(data, skip) >= 0):
+            lost, unreadable, offset = lost + 1, unreadable + skip - offset, skip
+            continue
+        return Scan(records, lost + 1, unreadable + len(data) - offset, len(data))
+    return Scan(records, lost, unreadable, len(data))
 
 
 class Journal:
@@ -49,11 +101,11 @@ class Journal:
     def segments(self) -> list[int]:
         return sorted(int(m.group(1)) for p in self.folder.iterdir() if (m := _NAME.match(p.name)))
 
-    def _path(self, segment: int) -> Path:
+    def path_of(self, segment: int) -> Path:
         return self.folder / f"{segment:010d}.log"
 
     def _open(self, segment: int) -> int:
-        fd = os.open(self._path(segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fd = os.open(self.path_of(segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         dir_fd = os.open(self.folder, os.O_RDONLY)
         try:
             os.fsync(dir_fd)  # the new file's directory entry must survive a crash too
@@ -83,7 +135,7 @@ class Journal:
         if self._offset >= self.segment_bytes:
             self.rotate()
         if payloads:
-            data = b"".join(_HEADER.pack(len(p), zlib.crc32(p)) + p for p in payloads)
+            data = b"".join(HEADER.pack(len(p), zlib.crc32(p)) + p for p in payloads)
             written = os.write(self._fd, data)
             while written < len(data):
                 written += os.write(self._fd, data[written:])
@@ -97,31 +149,35 @@ class Journal:
             if segment < start.segment:
                 continue
             offset = start.offset if segment == start.segment else 0
-            with self._path(segment).open("rb") as f:
+            with self.path_of(segment).open("rb") as f:
                 f.seek(offset)
                 while True:
-                    header = f.read(_HEADER.size)
-                    if len(header) < _HEADER.size:
+                    header = f.read(HEADER.size)
+                    if len(header) < HEADER.size:
                         break
-                    length, crc = _HEADER.unpack(header)
+                    length, crc = HEADER.unpack(header)
                     payload = f.read(length) if length <= MAX_RECORD else b""
                     if len(payload) != length or zlib.crc32(payload) != crc:
                         break
-                    offset += _HEADER.size + length
+                    offset += HEADER.size + length
                     yield Position(segment, offset), payload
 
     def truncate_torn_tail(self) -> int:
-        """Cut a partly written last record (a crash during write, never acknowledged); return bytes cut."""
-        good = Position(self._segment, 0)
-        for position, _ in self.read_from(Position(self._segment, 0)):
-            if position.segment != self._segment:
-                break  # a later segment is not this one's tail (only a stale view sees one: reopen)
-            good = position
-        cut = os.lseek(self._fd, 0, os.SEEK_END) - good.offset  # the file's end, whoever appended last
+        """Cut a partly written last record (a crash during write, never acknowledged); return bytes cut.
+
+        Only the incomplete record at the end goes, never a damaged one before it (collector.durable.salvage
+        deals with those). The cut bytes are kept in set-aside/ all the same."""
+        path = self.path_of(self._segment)
+        data = path.read_bytes()  # the file as it is, whoever appended last
+        tail = scan(data).tail
+        cut = len(data) - tail
         if cut:
-            os.ftruncate(self._fd, good.offset)
+            aside = self.folder / SET_ASIDE
+            aside.mkdir(exist_ok=True)
+            (aside / f"{self._segment:010d}.{tail}.tail").write_bytes(data[tail:])
+            os.ftruncate(self._fd, tail)
             os.fsync(self._fd)
-        self._offset = good.offset
+        self._offset = tail
         return cut
 
     def drop_before(self, position: Position) -> None:
@@ -129,7 +185,7 @@ class Journal:
         `position`, which may come from the journal process's own handle)."""
         for segment in self.segments():
             if segment < position.segment:
-                self._path(segment).unlink(missing_ok=True)
+                self.path_of(segment).unlink(missing_ok=True)
 
     def drop_older(self) -> None:
         """Delete every segment but the current one (once everything in them is loaded)."""

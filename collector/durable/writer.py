@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,6 +34,7 @@ from collector.durable.counts import Report, ScrubKey, Tally
 from collector.durable.journal import Journal, Position, Sealer
 from collector.durable.link import JournalLink
 from collector.durable.process import journal_lock
+from collector.durable.salvage import Damage, salvage
 from collector.durable.shipping import decode
 from collector.durable.wire import HandlerSource, RawRequest, Refusal
 from collector.storage.batches import BatchHook, load_rows, stored_position
@@ -55,6 +56,7 @@ class WriterStats(CommitStats):
     load_ms_total: float = 0.0
     load_failures: int = 0
     replayed: int = 0
+    records_lost: int = 0  # in damaged journal segments set aside at start-up (collector.durable.salvage)
 
 
 class Writer:
@@ -97,13 +99,16 @@ class Writer:
     def start(self) -> None:
         with journal_lock(self.journal.folder):  # a journal process left by a killed server has finished
             self.journal.reopen()  # what it appended after this server opened the journal counts too
-            self.stats.replayed = replay(self.con, self.journal, self.sealer)
+            self.stats.replayed = replay(self.con, self.journal, self.sealer, self._damaged)
             self.link.end = self.link.shipped = self._loaded = self.journal.end
             self.journal.close()  # the journal process appends from here on
         if self.stats.replayed:
             log.warning("replayed events from the journal after an unclean stop", extra={"events": self.stats.replayed})
         self.link.start()
         self._loader_thread.start()
+
+    def _damaged(self, damage: Damage) -> None:
+        self.stats.records_lost += damage.records_lost
 
     @property
     def queue_depth(self) -> int:
@@ -226,13 +231,33 @@ class Writer:
                 self.journal.drop_before(position)
 
 
-def replay(con: duckdb.DuckDBPyConnection, journal: Journal, sealer: Sealer, batch_rows: int = 20_000) -> int:
-    """Load every journal record not yet in the database (after a crash); return the events loaded."""
+def replay(
+    con: duckdb.DuckDBPyConnection,
+    journal: Journal,
+    sealer: Sealer,
+    damaged: Callable[[Damage], object] = lambda damage: None,
+    batch_rows: int = 20_000,
+) -> int:
+    """Load every journal record not yet in the database (after a crash); return the events loaded.
+
+    A segment with damaged records is set aside first (collector.durable.salvage), with one log line;
+    its readable records are loaded with the rest."""
+    start = Position(*stored_position(con))
+    for damage in salvage(journal, start):
+        log.error(
+            "journal segment %010d is damaged: %d record(s) lost, %d kept; set aside as %s",
+            damage.segment,
+            damage.records_lost,
+            damage.records_kept,
+            damage.set_aside,
+            extra={"records_lost": damage.records_lost, "records_kept": damage.records_kept},
+        )
+        damaged(damage)
     journal.truncate_torn_tail()
     rows: list[Row] = []
     position: Position | None = None
     loaded = 0
-    for position, payload in journal.read_from(Position(*stored_position(con))):
+    for position, payload in journal.read_from(start):
         rows.extend(tuple(r) for r in orjson.loads(sealer.open(payload)))
         if len(rows) >= batch_rows:
             load_rows(con, rows, position)

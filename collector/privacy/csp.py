@@ -7,8 +7,12 @@ day, page and directive. Reports carry no visitor data we keep: the page is redu
 
 from __future__ import annotations
 
+import math
+import secrets
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -18,8 +22,10 @@ import duckdb
 import orjson
 
 from collector.errors import ClientError
+from collector.ingest.pipeline.hosts import on_site, origin_hosts
 from collector.ingest.pipeline.scrub import scrub_path
-from collector.settings import Site
+from collector.ingest.ratelimit import TokenBucket, client_key
+from collector.settings import Settings, Site
 
 MEDIA_TYPES = ("application/csp-report", "application/reports+json", "application/json")
 MAX_REPORTS = 100
@@ -28,6 +34,54 @@ _UPSERT = (
     "ON CONFLICT DO UPDATE SET reports = third_parties.reports + EXCLUDED.reports"
 )
 _write_lock = threading.Lock()
+
+
+class TooManyReports(ClientError):
+    """429: a client or a site sent more reports than its bucket holds; `retry_after` in whole seconds."""
+
+    def __init__(self, limit: str, message: str, retry_after: int) -> None:
+        super().__init__(f"{message}; retry after {retry_after} s", None, 429)
+        self.limit = limit  # "client" or "site"
+        self.retry_after = retry_after
+
+
+class ReportLimits:
+    """Token buckets for CSP reports, per client and per site, the body cap, and counts of what is refused.
+
+    Reports need no token (browsers send them), so anyone can send them: the buckets keep one client
+    or a flood for one site from filling the third_parties table. A client is a keyed hash of its address
+    and User-Agent, as for ingest (collector.ingest.ratelimit). A rate of 0 turns that limit off.
+    """
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        self.client = _per_minute(settings.csp_reports_client_per_minute, clock)
+        self.site = _per_minute(settings.csp_reports_site_per_minute, clock)
+        self.max_body = settings.csp_max_body_bytes
+        self.refused: Counter[str] = Counter()  # by reason: client, site, size, invalid
+        self._key = secrets.token_bytes(16)
+
+    def check_client(self, ip: str, user_agent: str) -> None:
+        if self.client is not None and (wait := self.client.take(client_key(self._key, ip, user_agent))):
+            raise TooManyReports("client", "this client sends too many CSP reports", max(1, math.ceil(wait)))
+
+    def check_site(self, site: str, reports: int) -> None:
+        if self.site is not None and (wait := self.site.take(site, max(1, reports))):
+            raise TooManyReports("site", f"site {site} receives too many CSP reports", max(1, math.ceil(wait)))
+
+    def count(self, refusal: ClientError) -> None:
+        """Count a refused request under its reason."""
+        if isinstance(refusal, TooManyReports):
+            reason = refusal.limit
+        elif refusal.status < 500:
+            reason = "size" if refusal.status == 413 else "invalid"
+        else:
+            return  # the collector's fault (503), not the report's
+        self.refused[reason] += 1
+
+
+def _per_minute(rate: float, clock: Callable[[], float]) -> TokenBucket | None:
+    """A bucket of `rate` reports a minute, with a burst of as many; None when the rate is 0."""
+    return TokenBucket(rate / 60, max(1.0, rate), clock=clock) if rate > 0 else None
 
 
 class ReportError(ClientError, ValueError):
@@ -84,9 +138,7 @@ def _host(url: str) -> tuple[str, str] | None:
 
 def first_party(host: str, site: Site, own_hosts: frozenset[str]) -> bool:
     """The collector, the site's domain and its subdomains, and the hosts of its registered origins."""
-    if host in own_hosts or host == site.domain or host.endswith("." + site.domain):
-        return True
-    return any(urlsplit(origin).hostname == host for origin in site.origins)
+    return host in own_hosts or on_site(host, site.domain, origin_hosts(site))
 
 
 def third_party_counts(
@@ -123,12 +175,13 @@ def recommended_header(site: Site, collector_url: str, report_only: bool = False
     collector = collector_url.rstrip("/")
     parts = urlsplit(collector)
     collector_origin = f"{parts.scheme}://{parts.netloc}"
-    own = " ".join(["'self'", *site.origins])
+    own = " ".join(dict.fromkeys(["'self'", *site.origins]))  # each source once
+    with_collector = " ".join(dict.fromkeys(["'self'", *site.origins, collector_origin]))
     report = f"{collector}/api/csp-report?site={site.domain}"
     directives = [
         f"default-src {own}",
-        f"script-src {own} {collector_origin}",
-        f"connect-src {own} {collector_origin}",
+        f"script-src {with_collector}",
+        f"connect-src {with_collector}",
         f"img-src {own} data:",
         f"style-src {own}",
         f"font-src {own}",

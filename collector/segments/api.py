@@ -19,7 +19,8 @@ import anyio.to_thread
 import duckdb
 from starlette.types import Receive, Scope, Send
 
-from collector.access.auth import AuthError, Principal, audit, authorize
+from collector.access.auth import Principal, audit, authorize
+from collector.access.challenge import AuthError, raw_challenge
 from collector.access.guard import INVALID_TOKEN, Access
 from collector.devices.detect import detect
 from collector.errors import ClientError
@@ -40,8 +41,6 @@ AUDIT_SECONDS = 10.0
 BODY_TIMEOUT_SECONDS = 10.0
 MAX_LOOKUP = 1000
 MAX_BODY = 512 * 1024
-Headers = list[tuple[bytes, bytes]]
-CHALLENGE: Headers = [(b"www-authenticate", b'Bearer realm="collector"')]
 ROUTES = {
     "/api/segments": ("GET", "get"),
     "/api/segments/lookup": ("POST", "lookup"),
@@ -99,8 +98,7 @@ class SegmentsAPI:
                 body = await self._json_body(headers, receive)
                 answer = self.lookup(principal, body) if name == "lookup" else self.context(principal, body)
         except ClientError as exc:
-            challenge = CHALLENGE if exc.status == 401 else []
-            await respond_json(send, exc.status, exc.as_json(), challenge)
+            await respond_json(send, exc.status, exc.as_json(), raw_challenge(exc.status))
             return
         except ConnectionError:
             return  # the client left before sending its body: nobody to answer

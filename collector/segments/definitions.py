@@ -312,7 +312,7 @@ def list_segments(con: duckdb.DuckDBPyConnection, site: str | None = None) -> li
             "site": s,
             "name": name,
             "members": int(n),
-            "computed_at": at.isoformat() if at else None,
+            "computed_at": at.replace(tzinfo=UTC).isoformat() if at else None,
             "refresh_seconds": every,
             "refresh_ms": round(ms, 1) if ms is not None else None,
             "description": description,

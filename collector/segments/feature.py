@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from collector.access.guard import Access
+from collector.admin.channel import AdminServer
 from collector.devices.detect import Detector
 from collector.durable.writer import Writer
 from collector.feature import Command, DirectRoute, Feature
@@ -36,6 +37,8 @@ class Up(Protocol):
     def access(self) -> Access | None: ...
     @property
     def devices(self) -> Detector | None: ...
+    @property
+    def admin(self) -> AdminServer | None: ...
 
 
 @contextlib.asynccontextmanager
@@ -47,9 +50,13 @@ async def lifespan(settings: Settings, live: Up) -> AsyncIterator[None]:
     await refresher.start()
     await api.start()
     live.segments, live.segments_api = refresher, api
+    if live.admin is not None:
+        live.admin.settle.append(refresher.settle)
     try:
         yield
     finally:
+        if live.admin is not None:
+            live.admin.settle.remove(refresher.settle)
         await api.close()
         await refresher.close()
 

@@ -26,6 +26,7 @@ from collector.storage import store
 log = logging.getLogger("collector.segments")
 
 TICK_SECONDS = 1.0
+CHANGES_MEMBERS = frozenset({"segments.refresh", "erase"})  # admin operations; erase also unlinks accounts
 T = TypeVar("T")
 
 
@@ -78,6 +79,12 @@ class SegmentRefresher:
             return [r.summary() for r in results]
 
         return self.with_cursor(run)
+
+    def settle(self, op: str) -> None:
+        """After an admin operation: re-read the members if it changed them (`collector segments refresh`,
+        an erasure), so that lookups show its result once the command has returned. Blocking."""
+        if op in CHANGES_MEMBERS or self.with_cursor(signature) != self.index.signature:
+            self.rebuild()
 
     def forget(self, site: str, visitor: int) -> None:
         """Drop an erased visitor from every lookup at once."""

@@ -32,6 +32,16 @@
     } catch (e) {}
   };
 
+  // fetch with keepalive outlives the page as a beacon does, and unlike a beacon it shows the answer: an event the
+  // collector did not store (429, 5xx, or no answer at all) is sent once more 5 s later, if the page is still open.
+  // A string body goes as text/plain: no CORS preflight.
+  const post = (body, again) =>
+    fetch(endpoint, { method: "POST", body, keepalive: true })
+      .then((r) => {
+        if (r.status == 429 || r.status > 499) throw 0;
+      })
+      .catch(() => again && setTimeout(post, 5e3, body));
+
   const send = (name, props) => {
     if (storage("collector_ignore")) return; // the site owner's own browser
     const event = {
@@ -50,9 +60,7 @@
       try {
         if (gpc) event.gpc = true;
         else (event.ch = ch), (event.id = storage(ID_KEY));
-        const body = JSON.stringify(event); // a string body goes as text/plain: no CORS preflight
-        (nav.sendBeacon && nav.sendBeacon(endpoint, body)) ||
-          fetch(endpoint, { method: "POST", body, keepalive: true }).catch(() => {});
+        post(JSON.stringify(event), 1);
       } catch (e) {}
     });
   };
