@@ -102,7 +102,11 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=3, help="length of each throughput phase")
     parser.add_argument("--backlog", type=int, default=300_000, help="events published straight into the stream")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check in seconds that the bench runs")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds = 1
+        args.backlog = 5_000
     root = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     script = root / "beacons.lua"
     script.write_text(WRK_SCRIPT)

@@ -1,22 +1,24 @@
 """Time the dashboard at 10 million events: the complete page in Chromium, and each panel's query.
 
-    .venv/bin/python bench/dashboard.py --keep /tmp/bench [--events 10000000] [--runs 5]
+    .venv/bin/python bench/dashboard.py --keep /tmp/bench [--events 10000000] [--runs 5] [--quick]
 
 Uses the database of bench/queries.py (same folder layout and key, so one kept folder serves both; it is
-generated here when missing, which takes minutes). A real server (uvicorn on loopback) serves it; a
-logged-in Chromium opens /dashboard for the largest site (5 M events) over the last 30 days, and the
-time to a complete page is navigation start to the moment every panel is drawn (the page's own
-`dashboardReady` mark). The same is measured with a device filter and a visit filter, which rebuild
-rollups from the matching events. The baseline, measured in the same run, is one raw scan of the events
-(pages with distinct visitors over the 30 days), the way a dashboard without rollups answers one panel.
+generated here when missing, which takes a minute). The server's data directory is `server/` in that
+folder: a link to the database and a key file holding the database's key. A real server (uvicorn on
+loopback) serves it; a logged-in Chromium opens /dashboard for the largest site (5 M events) over the
+last 30 days, and the time to a complete page is navigation start to the moment every panel is drawn
+(the page's own `dashboardReady` mark). The same is measured with one device filter, one visit filter
+and both, which group the matching events. The baseline, measured in the same run, is one raw scan of
+the events (pages with distinct visitors over the 30 days), the way a dashboard without rollups answers
+one panel. `--quick` runs 20,000 events once, in seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import re
+import secrets
 import statistics
 import sys
 import tempfile
@@ -24,8 +26,10 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
+import orjson
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -40,10 +44,11 @@ KEY = "bench-key-kept"
 SITE = "big.example"
 PASSWORD = "bench password 1234"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-FILTERS = {
-    "none": {},
-    "device_brand=Samsung": {"device_brand": "Samsung"},
-    "referrer=google.com": {"referrer": "google.com"},
+FILTERS: dict[str, list[str]] = {
+    "none": [],
+    "device_brand==Samsung": ["device_brand==Samsung"],
+    "referrer==google.com": ["referrer==google.com"],
+    "both": ["device_brand==Samsung", "referrer==google.com"],
 }
 
 
@@ -84,6 +89,10 @@ def prepare(folder: Path, events: int) -> Path:
     link = data / "collector.duckdb"
     if not link.exists():
         link.symlink_to(path)
+    key_file = data / "collector.key"
+    if not key_file.exists():  # the server opens the database with the key of its key file
+        key_file.write_bytes(orjson.dumps({"pepper": secrets.token_hex(32), "database_key": KEY}))
+        key_file.chmod(0o600)
     return data
 
 
@@ -96,11 +105,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="folder of the database (shared with bench/queries.py; reused)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (20,000 events, one run), in seconds")
     args = parser.parse_args()
+    if args.quick:
+        args.events, args.runs = 20_000, 1
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
     folder.mkdir(parents=True, exist_ok=True)
     data = prepare(folder, args.events)
-    os.environ["COLLECTOR_DATABASE_KEY"] = KEY
     settings = replace(load_settings(env={}, data_dir=data), sites=(Site(SITE, (f"https://{SITE}",)),))
     server = LiveServer(settings).start()
     try:
@@ -143,7 +154,8 @@ def api_times(url: str, cookie: str, runs: int) -> None:
             wall = []
             for _ in range(runs + 1):
                 started = time.perf_counter()
-                r = client.get("/dashboard/api/report", params={"site": SITE, "period": "30d"} | filters)
+                params = [("site", SITE), ("period", "30d"), *(("filter", f) for f in filters)]
+                r = client.get("/dashboard/api/report", params=params)
                 wall.append((time.perf_counter() - started) * 1000)
                 r.raise_for_status()
                 for panel, ms in r.json()["ms"].items():
@@ -166,7 +178,7 @@ def page_times(url: str, cookie: str, runs: int, baseline: float) -> None:
         context.add_cookies([{"name": "collector_session", "value": cookie, "url": url}])
         page = context.new_page()
         for label, filters in FILTERS.items():
-            query = "&".join(f"{k}={v}" for k, v in ({"site": SITE, "period": "30d"} | filters).items())
+            query = urlencode([("site", SITE), ("period", "30d"), *(("filter", f) for f in filters)])
             samples = []
             for _ in range(runs + 1):
                 page.goto(f"{url}/dashboard?{query}")

@@ -12,38 +12,36 @@ import secrets
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import orjson
 
 from collector.durable.journal import Journal, Sealer
+from collector.durable.wire import RawRequest
 from collector.durable.writer import Writer
-from collector.events import Event, Request
-from collector.ingest.parsing import build_event
-from collector.ingest.pipeline.steps import build_pipeline
+from collector.ingest.handler import IngestConfig
 from collector.settings import Settings, Site
+from collector.storage.salts import Salts
 from collector.storage.store import migrate, open_database
 
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 KEY = secrets.token_hex(32)
+SETTINGS = Settings(sites=(Site("example.com", ("https://example.com",)),))
 READ_SQL = (
     "SELECT site, path, device_type, count(*), count(DISTINCT visitor), max(ts) "
     "FROM events GROUP BY ALL ORDER BY 4 DESC"
 )
 
 
-def make_events(n: int) -> list[Event]:
-    settings = Settings(sites=(Site("example.com", ("https://example.com",)),))
-    salt = secrets.token_bytes(32)
-    pipeline = build_pipeline(settings, secrets.token_bytes(32), lambda day: salt)
-    now = datetime.now(UTC)
-    events = []
+def make_requests(n: int) -> list[RawRequest]:
+    """Page views as the HTTP layer hands them to the writer: peer address, headers and body."""
+    headers = {"user-agent": UA, "origin": "https://example.com", "content-type": "text/plain"}
+    requests: list[RawRequest] = []
     for i in range(n):
-        request = Request(ip=f"10.0.{i % 250}.{i % 200}", user_agent=UA, hints={}, gpc=False, prefetch=False)
-        raw = {"d": "example.com", "u": f"https://example.com/p/{i % 500}?utm_source=s{i % 7}", "w": 1280, "h": 800}
-        events.append(pipeline.run(build_event(raw, None, request, now)))
-    return events
+        body = {"d": "example.com", "u": f"https://example.com/p/{i % 500}?utm_source=s{i % 7}", "w": 1280, "h": 800}
+        requests.append((f"10.0.{i % 250}.{i % 200}", headers, orjson.dumps(body)))
+    return requests
 
 
 def open_db(path: Path, encrypted: bool) -> duckdb.DuckDBPyConnection:
@@ -53,23 +51,32 @@ def open_db(path: Path, encrypted: bool) -> duckdb.DuckDBPyConnection:
 
 
 async def ingest(
-    con: duckdb.DuckDBPyConnection, journal_dir: Path, encrypted: bool, events: list[Event], concurrency: int
+    con: duckdb.DuckDBPyConnection, journal_dir: Path, encrypted: bool, requests: list[RawRequest], concurrency: int
 ) -> float:
     """Events/s acknowledged (journal fsync) and loaded into DuckDB, as the server's writer does both."""
-    writer = Writer(con, Journal(journal_dir), Sealer(KEY if encrypted else None))
+    salts = Salts(SETTINGS.salt_grace_hours)
+    salts.rotate(con)
+    handlers = IngestConfig(SETTINGS, secrets.token_bytes(32), salts)
+    writer = Writer(con, Journal(journal_dir), Sealer(KEY if encrypted else None), handlers)
     writer.start()
-    queue = list(events)
+    queue = list(requests)
+    refused: list[object] = []
 
     async def client() -> None:
         while queue:
-            await writer.write([queue.pop()])
+            if (refusal := await writer.submit(queue.pop())) is not None:
+                refused.append(refusal)
 
+    await writer.ping()  # the journal process is up (its start-up is not ingest)
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     writer.sync()
     elapsed = time.perf_counter() - started
     writer.close()
-    return len(events) / elapsed
+    stored = con.execute("SELECT count(*) FROM events").fetchone()
+    if refused or stored != (len(requests),):
+        raise SystemExit(f"the writer stored {stored} of {len(requests)} events ({len(refused)} refused)")
+    return len(requests) / elapsed
 
 
 def bulk_load(con: duckdb.DuckDBPyConnection, rows: int) -> float:
@@ -102,11 +109,17 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000, help="rows bulk-loaded for the read test")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check in seconds that the bench runs")
     args = parser.parse_args()
-    events = make_events(args.events)
+    if args.quick:
+        args.events = 20
+        args.rows = 5_000
+        args.rounds = 1
+        args.concurrency = 20
+    events = make_requests(args.events)
     results: dict[tuple[str, bool], list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for round_ in range(-1, args.rounds):  # round -1 warms caches and allocators; it is not recorded
+        for round_ in range(0 if args.quick else -1, args.rounds):  # round -1 warms up; it is not recorded
             for encrypted in (False, True) if round_ % 2 == 0 else (True, False):
                 path = Path(tmp) / f"r{round_}-{'enc' if encrypted else 'plain'}.duckdb"
                 con = open_db(path, encrypted)

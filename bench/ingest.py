@@ -1,11 +1,17 @@
 """Ingest benchmark: the real collector against a no-op Starlette endpoint, same uvicorn settings, same load.
 
-Run: .venv/bin/python bench/ingest.py [--seconds 10] [--connections 64] [--rounds 2]   (about 60 s)
-Drives each server from a separate process: wrk if installed (Debian package `wrk`), else an async
-load generator. Prints requests/s, p50/p99 latency, events stored per second and the ratio collector/no-op,
-for each round (no-op, then collector) and their median: on these machines the no-op alone varies by
-a third between back-to-back runs, so one pair says little. The collector's log lines above info
-(a journal process that exited, a failed write) are printed under its row, and its logs kept.
+Run: .venv/bin/python bench/ingest.py [--seconds 10] [--connections 64] [--rounds 2] [--events N] [--quick]
+(about 60 s). Drives each server from a separate process: wrk if installed (Debian package `wrk`), else an
+async load generator. Prints requests/s, p50/p99 latency, events stored per second and the ratio
+collector/no-op, for each round (no-op, then collector) and their median: on these machines the no-op alone
+varies by a third between back-to-back runs, so one pair says little. Under each collector row: the
+journal's group commits and the DuckDB loads (µs per event loaded, hooks included). The collector's log
+lines above info (a journal process that exited, a failed write) are printed under its row, and its logs kept.
+
+`--events N` fills a database with N of bench/queries.py's synthetic events over 90 days (their daily
+counts, rollups and the profiles a consented share of them builds) once, then each round runs a third
+server on a copy of it: the same collector, the same load, with a large database. 10 M events take
+about 3 minutes to write.
 """
 
 from __future__ import annotations
@@ -95,10 +101,11 @@ def real_user_agents() -> list[str]:
     return list(seen)
 
 
-def user_agents(distinct: int, draws: int, seed: int = 7) -> list[str]:
-    """A Zipf-like draw over `distinct` UA strings: real ones from uap-core when available, else synthetic."""
+def user_agents(distinct: int, draws: int, seed: int = 7, real_ones: bool = True) -> list[str]:
+    """A Zipf-like draw over `distinct` UA strings: real ones from uap-core when available (and wanted),
+    else synthetic."""
     rng = random.Random(seed)
-    real = real_user_agents()
+    real = real_user_agents() if real_ones else []
     if len(real) >= distinct:
         pool = rng.sample(real, distinct)
         weights = [1 / (rank + 1) for rank in range(distinct)]
@@ -230,6 +237,8 @@ METRICS = {
     "collector_device_cache_misses_total": "misses",
     "collector_batch_commit_seconds_sum": "commit_s",
     "collector_batch_commit_seconds_count": "commits",
+    "collector_load_seconds_total": "load_s",
+    "collector_loaded_events_total": "loaded",
 }
 
 
@@ -319,6 +328,52 @@ def stored_events(data_dir: Path) -> int:
         con.close()
 
 
+def collector_cmd(tmp: Path, data_dir: Path, port: int) -> list[str]:
+    cmd = [sys.executable, "-m", "collector", "serve", "--config", str(tmp / "collector.toml")]
+    return [*cmd, "--data-dir", str(data_dir), "--port", str(port)]
+
+
+def fill(tmp: Path, data_dir: Path, events: int) -> None:
+    """A data directory the collector created (key and database), then `events` of bench/queries.py's
+    synthetic events over 90 days in its database, with what a long-running collector keeps beside them:
+    daily counts, rollups, and the profiles of their consented visitors."""
+    sys.path.insert(0, str(ROOT))
+    from datetime import UTC, datetime, timedelta
+
+    from collector.identifiers.keys import load_keys
+    from collector.segments.profiles import UPSERT_EVENTS, UPSERT_PROFILES, UPSERT_SECTIONS
+    from collector.stats import breakdowns
+    from collector.storage.store import open_database
+    from queries import DAYS, GENERATE
+
+    port = free_port()
+    first = subprocess.Popen(collector_cmd(tmp, data_dir, port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", first)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=30)
+    started = time.perf_counter()
+    keys = load_keys(data_dir / "collector.key", create=False)
+    con = open_database(data_dir / "collector.duckdb", keys.database_key, memory_mb=1024)
+    try:
+        start = datetime.combine(datetime.now(UTC).date() - timedelta(days=DAYS - 1), datetime.min.time())
+        con.execute(GENERATE, {"n": events, "days": DAYS, "start": start})
+        con.execute("INSERT INTO daily_counts SELECT site, ts::DATE, name, count(*) FROM events GROUP BY ALL")
+        breakdowns.refresh(con, throttle=False)
+        con.execute("CREATE TEMP VIEW _batch AS SELECT * FROM events")  # the load hook's statements, all at once
+        for upsert in (UPSERT_PROFILES, UPSERT_SECTIONS, UPSERT_EVENTS):
+            con.execute(upsert)
+        con.execute("DROP VIEW _batch")
+        con.execute("CHECKPOINT")
+        profiles = con.execute("SELECT count(*) FROM profiles").fetchone()
+    finally:
+        con.close()
+    took = time.perf_counter() - started
+    count = profiles[0] if profiles else 0
+    print(f"database: {events:,} synthetic events ({count:,} profiles) written in {took:.0f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
@@ -328,10 +383,14 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=2, help="no-op then collector, this many times (the no-op varies)"
     )
+    parser.add_argument("--events", type=int, default=0, help="also a collector with this many events stored")
+    parser.add_argument("--quick", action="store_true", help="one round of 2 s, a few hundred synthetic UAs")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.warmup, args.rounds, args.distinct_uas, args.connections = 2, 1, 1, 300, 16
     load_before = f"{os.getloadavg()[0]:.2f}"
     tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    uas = user_agents(args.distinct_uas, 20_000)
+    uas = user_agents(args.distinct_uas, 20_000, real_ones=not args.quick)
     script = tmp / "post.lua"
     script.write_text(LUA % ",".join('"' + ua.replace('"', '\\"') + '"' for ua in uas))
     (tmp / "collector.toml").write_text(CONFIG)
@@ -340,42 +399,59 @@ def main() -> None:
     uas_note = f"{args.distinct_uas} distinct UAs (Zipf draw)"
     print(f"load: {tool}, {args.seconds}s per server, {uas_note}, {os.cpu_count()} cores")
 
+    filled = tmp / "filled"
+    if args.events:
+        fill(tmp, filled, args.events)
     head = f"{'server':<14}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'stored/s':>10}{'CPU us/req':>12}"
     print(head)
     os.environ["COLLECTOR_LOG_LEVEL"] = "warning"
-    ratios = []
+    ratios: dict[str, list[float]] = {"collector": [], "large database": []}
     keep = False  # the servers' logs, when one complained
     for round_ in range(1, args.rounds + 1):
         port = free_port()
         noop = measure([sys.executable, str(tmp / "noop.py"), str(port)], port, args, script, uas)
-        port = free_port()
-        data_dir = tmp / f"data{round_}"
-        cmd = [sys.executable, "-m", "collector", "serve", "--config", str(tmp / "collector.toml")]
-        cmd += ["--data-dir", str(data_dir), "--port", str(port)]
-        token = functools.partial(admin_token, tmp / "collector.toml", data_dir)
-        log = tmp / f"collector{round_}.log"
-        real = measure(cmd, port, args, script, uas, token, log)
-        stored = stored_events(data_dir)
         print_row(f"no-op ({round_})", noop, None, args)
-        print_row(f"collector ({round_})", real, stored, args)
-        for line in complaints(log)[:5]:
-            print(f"  server log: {line[:300]}")
-            keep = True
-        ratios.append(real["rps"] / noop["rps"])
-        if "commits" in real:
-            misses, commits = int(real["misses"]), max(1.0, real["commits"])
-            print(
-                f"  measured window: {misses} device-cache misses ({misses / max(1, real['requests']):.2%} of"
-                f" requests), {commits:.0f} journal commits of {real['requests'] / commits:.1f} requests on"
-                f" average, {real['commit_s'] / commits * 1000:.2f} ms each (write + fdatasync)"
-            )
-    each = ", ".join(f"{r:.2f}" for r in ratios)
-    print(f"ratio collector/no-op: {statistics.median(ratios):.2f} (median of the rounds: {each})")
+        for kind in ("collector", "large database") if args.events else ("collector",):
+            data_dir = tmp / f"data{round_}-{kind.replace(' ', '-')}"
+            if kind != "collector":
+                shutil.copytree(filled, data_dir)
+            before = stored_events(data_dir) if kind != "collector" else 0
+            port = free_port()
+            token = functools.partial(admin_token, tmp / "collector.toml", data_dir)
+            log = tmp / f"{kind.replace(' ', '-')}{round_}.log"
+            real = measure(collector_cmd(tmp, data_dir, port), port, args, script, uas, token, log)
+            stored = stored_events(data_dir) - before
+            shutil.rmtree(data_dir, ignore_errors=True)
+            print_row(f"{'collector' if kind == 'collector' else f'{args.events:,} ev'} ({round_})", real, stored, args)
+            for line in complaints(log)[:5]:
+                print(f"  server log: {line[:300]}")
+                keep = True
+            ratios[kind].append(real["rps"] / noop["rps"])
+            if "commits" in real:
+                print_window(real)
+    for kind, found in ratios.items():
+        if found:
+            each = ", ".join(f"{r:.2f}" for r in found)
+            print(f"ratio {kind}/no-op: {statistics.median(found):.2f} (median of the rounds: {each})")
     print(f"load average before the run: {load_before}; after: {os.getloadavg()[0]:.2f}")
     if keep:
         print(f"the collector's logs are kept in {tmp}")
     else:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def print_window(real: dict[str, float]) -> None:
+    misses, commits = int(real["misses"]), max(1.0, real["commits"])
+    print(
+        f"  measured window: {misses} device-cache misses ({misses / max(1, real['requests']):.2%} of"
+        f" requests), {commits:.0f} journal commits of {real['requests'] / commits:.1f} requests on"
+        f" average, {real['commit_s'] / commits * 1000:.2f} ms each (write + fdatasync)"
+    )
+    if real.get("loaded"):
+        print(
+            f"  DuckDB loads: {real['loaded']:.0f} events, {real['load_s'] / real['loaded'] * 1e6:.1f} µs per event"
+            " (insert, hooks and commit)"
+        )
 
 
 def print_row(name: str, result: dict[str, float], stored: int | None, args: argparse.Namespace) -> None:

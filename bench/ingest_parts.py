@@ -1,6 +1,6 @@
 """Where a request's time goes, in process (no HTTP, no load generator): µs per part.
 
-Run: .venv/bin/python bench/ingest_parts.py   (about 40 s, most of it building the device rules first)
+Run: .venv/bin/python bench/ingest_parts.py [--quick]   (about 40 s; --quick a few seconds)
 
 Prints each part of POST /api/event alone; what the journal process spends per request (frames of 16
 through IngestSide.handle); then, against the same run's baseline (an ASGI app that only reads the
@@ -11,6 +11,7 @@ bodies to the journal process (its cost on the loop thread; the process runs bes
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import functools
 import shutil
@@ -28,20 +29,21 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collector.devices import hardware
 from collector.devices.detect import Detector, warm
+from collector.durable.wire import dump_requests
 from collector.events import DropReason, Event, Request
 from collector.http.asgi import App, Direct, header_map, respond_prebuilt
 from collector.http.bodies import read_body
-from collector.http.ingest import Ingest, InProcess
+from collector.http.ingest import Ingest
 from collector.ingest.accept import Acceptor
 from collector.ingest.clientip import client_ip
-from collector.ingest.handler import IngestSide, dump_requests
+from collector.ingest.handler import IngestSide
 from collector.ingest.parsing import build_event, parse_body
 from collector.ingest.pipeline.steps import build_pipeline
 from collector.ingest.ratelimit import RateLimits
+from collector.scaleout.node import InProcess
 from collector.settings import Settings, Site
-from collector.storage.batches import to_row
+from collector.storage.rows import to_row
 
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 BODY = (
@@ -78,7 +80,11 @@ class NoSink:
         return None
 
 
+SCALE = 1.0  # --quick: a tenth of every count
+
+
 def per_call(fn: Callable[[], object], number: int = 20_000) -> float:
+    number = max(1, int(number * SCALE))
     return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
 
 
@@ -97,7 +103,8 @@ async def per_request(app: Any, requests: int, concurrency: int = 64) -> float:
         for _ in range(n):
             await app(SCOPE, receive, send)
 
-    await asyncio.gather(*(worker(500) for _ in range(concurrency)))  # warm-up
+    requests = max(concurrency, int(requests * SCALE))
+    await asyncio.gather(*(worker(int(500 * SCALE)) for _ in range(concurrency)))  # warm-up
     started = time.thread_time()
     await asyncio.gather(*(worker(requests // concurrency) for _ in range(concurrency)))
     return (time.thread_time() - started) / requests * 1e6
@@ -109,14 +116,16 @@ async def noop(scope: Any, receive: Any, send: Any) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="a tenth of the calls: seconds, noisier figures")
+    global SCALE
+    SCALE = 0.1 if parser.parse_args().quick else 1.0
     tmp = Path(tempfile.mkdtemp(prefix="bench-parts-"))
     site = Site(domain="example.com", origins=("https://example.com",))
     unlimited = {"rate_limit_client_per_second": 0.0, "rate_limit_site_per_second": 0.0}  # 0 turns a limit off
     settings = replace(Settings(), data_dir=tmp, sites=(site,), **unlimited)  # type: ignore[arg-type]
     detector = Detector()
     warm()
-    while not hardware.complete():  # the background build would otherwise share the GIL with every figure
-        time.sleep(0.2)
     pipeline = build_pipeline(settings, b"p" * 32, lambda day: b"s" * 16, detector.detect)
     request = Request(ip="127.0.0.1", user_agent=UA, hints={}, gpc=False, prefetch=False)
     now = datetime.now(UTC)

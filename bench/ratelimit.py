@@ -47,7 +47,15 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--distinct-uas", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=2, help="alternate off/on this often; the best run counts")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of load before each measured run")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check in seconds that the bench runs")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds = 1
+        args.connections = 8
+        args.distinct_uas = 100
+        args.rounds = 1
+        args.warmup = 1
     tmp = Path(tempfile.mkdtemp(prefix="bench-ratelimit-"))
     uas = base.user_agents(args.distinct_uas, 20_000)
     script = tmp / "post.lua"
@@ -63,7 +71,7 @@ def main() -> None:
             data_dir = tmp / f"{name.replace(' ', '-')}-{round_}"
             cmd = [sys.executable, "-m", "collector", "serve", "--config", str(config)]
             cmd += ["--data-dir", str(data_dir), "--port", str(port)]
-            result = base.measure(name, cmd, port, args, script, uas)
+            result = base.measure(cmd, port, args, script, uas)
             if name not in results or result["rps"] > results[name]["rps"]:
                 results[name] = result
     print(f"{'collector':<12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")

@@ -53,7 +53,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check in seconds that the bench runs")
     args = parser.parse_args()
+    if args.quick:
+        args.events = 500
+        args.rounds = 1
     warm()
     settings = Settings(sites=(Site("example.com", ("https://example.com",)),))
     salt = secrets.token_bytes(32)

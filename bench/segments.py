@@ -154,14 +154,20 @@ def computed_at(url: str, token: str) -> str | None:
     return at
 
 
-def wait_for_index(url: str, token: str, settings: Any, timeout: float = 120.0) -> float:
+def _instant(text: str) -> datetime:
+    """A time as the API or the admin channel writes it (with Z, an offset or neither: UTC)."""
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def wait_for_index(url: str, token: str, settings: Any, timeout: float = 20.0) -> float:
     """Seconds until the server's index shows the latest stored refresh (then one more tick)."""
     started = time.perf_counter()
     listed = admin.call(settings, "segments.list", {"site": SITE})
-    latest = max(r["computed_at"] for r in listed) + "Z"
-    while computed_at(url, token) != latest:
+    latest = max(_instant(r["computed_at"]) for r in listed)
+    while (seen := computed_at(url, token)) is None or _instant(seen) != latest:
         if time.perf_counter() - started > timeout:
-            sys.exit("the server did not pick up the refresh")
+            sys.exit(f"the server did not pick up the refresh: its index is of {seen}, the refresh of {latest}")
         time.sleep(0.1)
     elapsed = time.perf_counter() - started
     time.sleep(1.0)
@@ -178,7 +184,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--keep", type=Path, help="keep the loaded data in this folder (reused when present)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check in seconds that the bench runs")
     args = parser.parse_args()
+    if args.quick:
+        args.profiles = 5_000
+        args.seconds = 1
+        args.connections = 4
+    phase = 1 if args.quick else 4  # seconds of each phase around a refresh
     load_before = f"{os.getloadavg()[0]:.2f}"
     if not shutil.which("wrk"):
         sys.exit("bench/segments.py needs wrk (Debian package wrk)")
@@ -228,7 +240,7 @@ def main() -> None:
         real = drive(url, lookup, args.seconds, args.connections, proc.pid)
         refresher = threading.Thread(target=lambda: [time.sleep(0.5), admin.call(settings, "segments.refresh", {})])
         refresher.start()
-        real_during = drive(url, lookup, 4, args.connections, proc.pid, warmup=0)
+        real_during = drive(url, lookup, phase, args.connections, proc.pid, warmup=0)
         refresher.join()
         wait_for_index(url, token, settings)
 
@@ -236,10 +248,10 @@ def main() -> None:
         uas = ingest_bench.user_agents(300, 2000)
         ingest_script.write_text(ingest_bench.LUA % ",".join('"' + ua.replace('"', '\\"') + '"' for ua in uas))
         # The warm-up is long because device rules compile on first use.
-        alone = drive(url, ingest_script, 4, args.connections, proc.pid, warmup=4)
+        alone = drive(url, ingest_script, phase, args.connections, proc.pid, warmup=phase)
         refresher = threading.Thread(target=lambda: [time.sleep(0.5), admin.call(settings, "segments.refresh", {})])
         refresher.start()
-        during = drive(url, ingest_script, 4, args.connections, proc.pid, warmup=0)
+        during = drive(url, ingest_script, phase, args.connections, proc.pid, warmup=0)
         refresher.join()
     finally:
         stop(proc)

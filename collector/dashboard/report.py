@@ -7,7 +7,7 @@ builds its scope (collector/stats/filtered.py) once, for the period and the one 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -17,6 +17,7 @@ import duckdb
 from collector.settings import Settings
 from collector.stats import breakdowns
 from collector.stats import filtered as scopes
+from collector.stats.filters import FIELDS, Filter, parse_all
 from collector.stats.queries import MAX_DAYS, QueryError, bind, fetch, installed_queries
 
 PERIODS = {"today": 1, "7d": 7, "30d": 30, "90d": 90}
@@ -35,11 +36,13 @@ PANELS: dict[str, tuple[str, dict[str, str]]] = {
     "languages": ("languages", {"limit": "50"}),
     "timezones": ("timezones", {"limit": "50"}),
     "events": ("events", {"limit": "100"}),
+    "engagement": ("engagement", {"limit": "50"}),
     "segments": ("segments", {}),
     "third_parties": ("third_parties", {}),
     "drops": ("drops", {}),
+    "retention": ("retention", {}),
 }
-UNFILTERED = frozenset(("segments", "third_parties", "drops"))
+UNFILTERED = frozenset(("segments", "third_parties", "drops", "engagement"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +81,10 @@ def period_of(params: Mapping[str, str], today: date | None = None) -> Period:
     return Period(start, end)
 
 
-def filters_of(params: Mapping[str, str]) -> dict[str, str]:
-    filters = {k: v for k, v in params.items() if k in scopes.FILTERS and v != ""}
-    for name, value in filters.items():
-        if problem := scopes.check(name, value):
-            raise QueryError(problem, name)
-    return filters
+def filters_of(params: Mapping[str, str], expressions: Sequence[str] = ()) -> tuple[Filter, ...]:
+    """The filter expressions, and `NAME=VALUE` parameters as `NAME==VALUE`; FilterError names `filter`."""
+    legacy = {k: v for k, v in params.items() if k in FIELDS and v != ""}
+    return parse_all([e for e in expressions if e.strip()], legacy)
 
 
 def build(
@@ -91,7 +92,7 @@ def build(
     settings: Settings,
     site: str,
     period: Period,
-    filters: Mapping[str, str],
+    filters: Sequence[Filter],
     compare: bool,
 ) -> dict[str, Any]:
     """Every panel of the dashboard, with each panel's time in ms; `con` is a connection of its own."""
@@ -104,7 +105,7 @@ def build(
         "from": period.start.isoformat(),
         "to": period.end.isoformat(),
         "previous": {"from": previous.start.isoformat(), "to": previous.end.isoformat()} if previous else None,
-        "filters": dict(filters),
+        "filters": [str(f) for f in filters],
         "suppressed": None,
         "panels": {},
         "ms": {"refresh": round((refreshed - started) * 1000, 1)},
@@ -118,12 +119,14 @@ def build(
                     previous = None  # too few matched before: comparing would describe them
                     report["previous"] = None
                 _panels(con, settings, site, period, previous, filters, report, skip=UNFILTERED)
+                _goals(con, settings, site, period, report)
         except scopes.TooFew as exc:
             report["suppressed"] = str(exc)
             report["ms"]["scope"] = round((time.perf_counter() - refreshed) * 1000, 1)
-        _panels(con, settings, site, period, None, {}, report, only=UNFILTERED)
+        _panels(con, settings, site, period, None, (), report, only=UNFILTERED)
     else:
-        _panels(con, settings, site, period, previous, {}, report)
+        _panels(con, settings, site, period, previous, (), report)
+        _goals(con, settings, site, period, report)
     report["ms"]["total"] = round((time.perf_counter() - started) * 1000, 1)
     return report
 
@@ -139,7 +142,7 @@ def _panels(
     site: str,
     period: Period,
     previous: Period | None,
-    filters: Mapping[str, str],
+    filters: Sequence[Filter],
     report: dict[str, Any],
     skip: frozenset[str] = frozenset(),
     only: frozenset[str] | None = None,
@@ -153,6 +156,34 @@ def _panels(
         if panel == "overview" and previous is not None:
             report["panels"]["previous_overview"] = _run(con, settings, queries[name], site, previous, extra)
             report["ms"]["previous_overview"] = report["panels"]["previous_overview"].pop("ms")
+
+
+def _goals(
+    con: duckdb.DuckDBPyConnection, settings: Settings, site: str, period: Period, report: dict[str, Any]
+) -> None:
+    """The site's configured goals (one row each: visitors, converted, rate) and funnels (a table each)."""
+    found = settings.site(site)
+    if found is None or not (found.goals or found.funnels):
+        return
+    queries = installed_queries()
+    started = time.perf_counter()
+    rows = []
+    for goal in found.goals:
+        total = _run(con, settings, queries["conversions"], site, period, {"goal": goal.goal})["rows"][0]
+        rows.append([goal.name, goal.goal, *total[2:]])
+    columns = ["name", "goal", "visitors", "converted", "rate"]
+    report["panels"]["goals"] = {"columns": columns, "rows": rows}
+    report["panels"]["funnels"] = [
+        {"name": funnel.name}
+        | _without_ms(_run(con, settings, queries["funnel"], site, period, {"steps": ",".join(funnel.steps)}))
+        for funnel in found.funnels
+    ]
+    report["ms"]["goals"] = round((time.perf_counter() - started) * 1000, 1)
+
+
+def _without_ms(panel: dict[str, Any]) -> dict[str, Any]:
+    panel.pop("ms")
+    return panel
 
 
 def _run(

@@ -22,14 +22,15 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from collector.access import sessions
-from collector.access.auth import AuthError, Principal, audit, authenticate
+from collector.access.auth import Principal, audit, authenticate
+from collector.access.challenge import AuthError, challenge
 from collector.access.sessions import Session
 from collector.access.users import verify_user
 from collector.dashboard import report
+from collector.errors import ClientError
 from collector.settings import Settings
-from collector.stats.filtered import FILTERS
-from collector.stats.filtered import MAX_VALUE as MAX_FILTER
-from collector.stats.queries import QueryError
+from collector.stats.filters import FIELDS, Filter
+from collector.stats.filters import MAX_VALUE as MAX_FILTER
 from collector.storage import store
 
 log = logging.getLogger("collector.dashboard")
@@ -99,7 +100,8 @@ class Dashboard:
             next=next_url,
             error=f'<p class="error" role="alert">{html.escape(error)}</p>' if error else "",
         )
-        response = Response(body, status, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+        headers = PAGE_HEADERS | challenge(status)
+        response = Response(body, status, media_type="text/html; charset=utf-8", headers=headers)
         self._cookie(request, response, sessions.LOGIN_COOKIE, nonce, max_age=3600, path="/dashboard/login")
         return response
 
@@ -167,8 +169,8 @@ class Dashboard:
         assert session is not None and site is not None
         try:
             period = report.period_of(params)
-            filters = report.filters_of(params)
-        except QueryError as exc:
+            filters = report.filters_of(params, request.query_params.getlist("filter"))
+        except ClientError as exc:
             return JSONResponse(exc.as_json(), exc.status)
         compare = params.get("compare", "1") not in ("0", "false", "")
         body = await anyio.to_thread.run_sync(self._build, session, site, period, filters, compare)
@@ -196,7 +198,8 @@ class Dashboard:
     ) -> tuple[Session | None, str | None, Response | None]:
         session = await self._session(request)
         if session is None:
-            return None, None, JSONResponse({"error": "log in first (/dashboard/login)", "field": "session"}, 401)
+            error = {"error": "log in first (/dashboard/login)", "field": "session"}
+            return None, None, JSONResponse(error, 401, challenge(401))
         site = params.get("site") or (self.settings.sites[0].domain if self.settings.sites else "")
         if self.settings.site(site) is None:
             return session, None, JSONResponse({"error": f"site {site!r} is not registered", "field": "site"}, 400)
@@ -217,7 +220,9 @@ class Dashboard:
         finally:
             cursor.close()
 
-    def _build(self, session: Session, site: str, period: report.Period, filters: dict[str, str], compare: bool) -> Any:
+    def _build(
+        self, session: Session, site: str, period: report.Period, filters: tuple[Filter, ...], compare: bool
+    ) -> Any:
         cursor = self._cursor()
         try:
             return report.build(cursor, self.settings, site, period, filters, compare)
@@ -328,7 +333,20 @@ _REPORT_PARAMS = [
     _query("from", "First day of a custom period, YYYY-MM-DD", format="date"),
     _query("to", "Last day of a custom period, YYYY-MM-DD", format="date"),
     _query("compare", "0 leaves out the previous period", enum=["0", "1"]),
-    *(_query(name, f"Filter: {what}", maxLength=MAX_FILTER) for name, what in FILTERS.items()),
+    {
+        "name": "filter",
+        "in": "query",
+        "required": False,
+        "description": "Filter expression, repeatable (AND): FIELD==VALUE, FIELD!=VALUE or FIELD~VALUE (contains); "
+        "FIELD is a field below or prop:KEY",
+        "style": "form",
+        "explode": True,
+        "schema": {"type": "array", "items": {"type": "string"}},
+    },
+    *(
+        _query(name, f"Keep only this {f.what} (filter={name}==VALUE)", maxLength=MAX_FILTER)
+        for name, f in FIELDS.items()
+    ),
 ]
 OPENAPI_PATHS: dict[str, Any] = {
     "/dashboard": {

@@ -11,10 +11,12 @@ import duckdb
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from collector.access.auth import AuthError, audit, authenticate, authorize
+from collector.access.auth import audit, authenticate, authorize
+from collector.access.challenge import AuthError, challenge
+from collector.errors import ClientError
 from collector.settings import Settings
-from collector.stats import filtered
-from collector.stats.queries import QueryError, Result, installed_queries, run
+from collector.stats import filters
+from collector.stats.queries import Result, installed_queries, run
 from collector.storage import store
 
 log = logging.getLogger("collector.queryapi")
@@ -24,9 +26,10 @@ async def query_endpoint(
     request: Request, con: duckdb.DuckDBPyConnection, settings: Settings, sync: Callable[[], object]
 ) -> Response:
     name = request.path_params["name"]
-    params = dict(request.query_params)
+    params = {k: v for k, v in request.query_params.items() if k != "filter"}
+    expressions = request.query_params.getlist("filter")
     header = request.headers.get("authorization")
-    return await anyio.to_thread.run_sync(_answer, con, settings, name, params, header, sync)
+    return await anyio.to_thread.run_sync(_answer, con, settings, name, params, expressions, header, sync)
 
 
 def _answer(
@@ -34,6 +37,7 @@ def _answer(
     settings: Settings,
     name: str,
     params: dict[str, str],
+    expressions: list[str],
     header: str | None,
     sync: Callable[[], object],
 ) -> Response:
@@ -43,7 +47,7 @@ def _answer(
         try:
             principal = authenticate(cursor, header)
         except AuthError as exc:
-            return JSONResponse({"error": exc.message, "field": "authorization"}, exc.status)
+            return JSONResponse({"error": exc.message, "field": "authorization"}, exc.status, challenge(exc.status))
         site = params.get("site") or (settings.sites[0].domain if len(settings.sites) == 1 else None)
         try:
             authorize(principal, "stats:read", site)
@@ -51,8 +55,8 @@ def _answer(
             audit(cursor, principal.name, f"query:{name}", site, name, "denied")
             return JSONResponse({"error": exc.message, "field": "site" if site else "authorization"}, exc.status)
         try:
-            result: Result = run(cursor, settings, name, params)
-        except QueryError as exc:
+            result: Result = run(cursor, settings, name, params, expressions)
+        except ClientError as exc:
             audit(cursor, principal.name, f"query:{name}", site, name, f"refused: {exc.field}")
             return JSONResponse(exc.as_json(), exc.status)
         except duckdb.Error:
@@ -92,7 +96,18 @@ def _described(names: list[str], sites: list[str]) -> dict[str, Any]:
                 {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
                 {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100000}},
-                *(_filter(name, what) for name, what in filtered.FILTERS.items()),
+                {
+                    "name": "filter",
+                    "in": "query",
+                    "style": "form",
+                    "explode": True,
+                    "description": "Filter expressions, repeatable, combined with AND: FIELD==VALUE (is), "
+                    "FIELD!=VALUE (is not) or FIELD~VALUE (contains); FIELD is one of "
+                    + ", ".join(filters.FIELDS)
+                    + " or prop:KEY. A malformed filter, or one the query cannot take, is a 400 naming `filter`.",
+                    "schema": {"type": "array", "items": {"type": "string", "minLength": 4}},
+                },
+                *(_filter(name, field.what) for name, field in filters.FIELDS.items()),
             ],
             "responses": {
                 "200": {
@@ -123,10 +138,10 @@ def _described(names: list[str], sites: list[str]) -> dict[str, Any]:
 
 
 def _filter(name: str, what: str) -> dict[str, Any]:
-    schema = {"type": "string", "minLength": 1, "maxLength": filtered.MAX_VALUE}
+    schema = {"type": "string", "minLength": 1, "maxLength": filters.MAX_VALUE}
     return {
         "name": name,
         "in": "query",
-        "description": f"Filter (queries of the rollups only): {what}",
+        "description": f"Keep only this {what} (the same as filter={name}==VALUE)",
         "schema": schema,
     }

@@ -33,9 +33,30 @@ class Refresh:
     ms: float
 
 
+# family (a CTE of breakdowns.sql) -> the dimensions of daily_breakdowns it builds
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "total": ("total",),
+    "attributes": ("device", "os", "browser", "screen", "screen_class", "language", "timezone"),
+    "pages": ("page",),
+    "custom": ("event",),
+    "props": ("event_prop",),
+    "visit_starts": ("entry_page", "referrer", "campaign"),
+}
+DIMENSIONS = frozenset(d for dims in FAMILIES.values() for d in dims)
+
+
+def families_of(dimensions: frozenset[str]) -> tuple[str, ...]:
+    """The families that build these dimensions, in FAMILIES order."""
+    return tuple(f for f, dims in FAMILIES.items() if dimensions & set(dims))
+
+
 @cache
-def rollup_sql() -> str:
-    return _SQL.read_text(encoding="utf-8")
+def rollup_sql(families: tuple[str, ...] = tuple(FAMILIES)) -> str:
+    """The rollup INSERT for these families (all of them by default)."""
+    if not families or not set(families) <= set(FAMILIES):
+        raise ValueError(f"unknown rollup families {families}")
+    union = "\nUNION ALL ".join(f"SELECT * FROM {family}" for family in families)
+    return _SQL.read_text(encoding="utf-8").replace("/*families*/", union)
 
 
 def _now() -> datetime:

@@ -1,5 +1,7 @@
--- Rebuild the daily breakdowns of every site for the events in [$lo, $hi). Run by collector/breakdowns.py
--- after deleting the same days; a visit is one visitor's events with gaps under 30 minutes.
+-- Rebuild the daily breakdowns of every site for the events in [$lo, $hi). Run by collector/stats/breakdowns.py
+-- after deleting the same days; a visit is one visitor's events with gaps under 30 minutes. Each family of
+-- rows is one CTE named in FAMILIES there; the marker at the end becomes the UNION ALL of the families wanted
+-- (a filtered scope builds only those its queries read; CTEs left unread are never computed).
 INSERT INTO daily_breakdowns
 WITH e AS (
     SELECT *, ts::DATE AS day, name = 'pageview' AS is_pv
@@ -121,12 +123,10 @@ visit_starts AS (
     )
     WHERE dimension != 'campaign' OR coalesce(k1, k2, k3) IS NOT NULL
     GROUP BY ALL
+),
+total AS (
+    SELECT t.site, t.day, 'total' AS dimension, NULL AS k1, NULL AS k2, NULL AS k3, t.pageviews, t.events,
+        coalesce(v.visits, 0) AS visits, t.cookieless, t.consented, t.anonymous
+    FROM totals t LEFT JOIN visit_totals v USING (site, day)
 )
-SELECT t.site, t.day, 'total', NULL, NULL, NULL, t.pageviews, t.events, coalesce(v.visits, 0),
-       t.cookieless, t.consented, t.anonymous
-FROM totals t LEFT JOIN visit_totals v USING (site, day)
-UNION ALL SELECT * FROM attributes
-UNION ALL SELECT * FROM pages
-UNION ALL SELECT * FROM custom
-UNION ALL SELECT * FROM props
-UNION ALL SELECT * FROM visit_starts;
+/*families*/

@@ -26,15 +26,17 @@ def query(settings: Settings, ns: argparse.Namespace, run: Run) -> int:
             raise OpError(f"--param {item!r} is not key=value")
         params[key.strip()] = value
     params.update({"site": ns.site, "from": ns.start, "to": ns.end})
-    result = run(settings, "query", {"name": ns.name, "params": params})
+    result = run(settings, "query", {"name": ns.name, "params": params, "filters": ns.filter})
     if ns.format == "parquet":
         if not ns.output:
             raise OpError("--format parquet needs --output FILE")
         formats.to_parquet(result, Path(ns.output))
+        print(formats.written(result, ns.format, ns.output))
         return 0
     text = formats.render(result, ns.format)
     if ns.output:
         Path(ns.output).write_text(text, encoding="utf-8")
+        print(formats.written(result, ns.format, ns.output))
     else:
         sys.stdout.write(text)
     return 0
@@ -48,6 +50,14 @@ def query_arguments(query: argparse.ArgumentParser, common: Common) -> None:
     query.add_argument("--from", dest="start", metavar="DATE", help="first day, YYYY-MM-DD (default: to - 29 days)")
     query.add_argument("--to", dest="end", metavar="DATE", help="last day, YYYY-MM-DD (default: today, UTC)")
     query.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a query parameter")
+    query.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="keep only what matches: FIELD==VALUE, FIELD!=VALUE or FIELD~VALUE (contains); FIELD is a "
+        "device, browser, page or visit field or prop:KEY; repeat to combine (AND)",
+    )
     query.add_argument("--format", choices=formats.FORMATS, default="table", help="output format (default: table)")
     query.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
 

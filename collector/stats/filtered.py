@@ -1,11 +1,12 @@
 """Filtered views ("only Samsung visitors"): the same named queries, answered from rollups of the matching events.
 
 A filter cannot be answered from `daily_breakdowns` (it holds one dimension at a time), so a scope
-rebuilds the rollups for one site and period from the events the filters keep (`filtered.sql`), with the
-very rollup SQL that builds the real ones (`breakdowns.sql`), into temporary tables that shadow
-`events` and `daily_breakdowns` for this connection only. Every named query then runs unchanged, with
-its k-anonymity folding. All of it happens in one transaction that is always rolled back, so nothing a
-scope does can reach the real tables.
+groups the events the filters keep (`filtered.sql`, with the conditions of collector/stats/filters.py)
+with the very rollup SQL that builds the real ones (`breakdowns.sql`), into temporary tables that shadow
+`events` and `daily_breakdowns` for this connection only. Only the rollup families the caller's queries
+read are built, and only the site totals for days before `counted_from` (a comparison period needs no
+more). Every named query then runs unchanged, with its k-anonymity folding. All of it happens in one
+transaction that is always rolled back, so nothing a scope does can reach the real tables.
 
 The filtered set itself must be large enough: when fewer than k visitors match, nothing is shown.
 """
@@ -13,7 +14,7 @@ The filtered set itself must be large enough: when fewer than k visitors match, 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -21,28 +22,9 @@ from pathlib import Path
 import duckdb
 
 from collector.stats import breakdowns
+from collector.stats.filters import Filter, predicates
 
 _SQL = Path(__file__).with_name("filtered.sql")
-MAX_VALUE = 300
-
-# name -> what it keeps; the first group matches events, the second whole visits.
-FILTERS: dict[str, str] = {
-    "device_type": "events from devices of this type (desktop, smartphone, tablet, ...)",
-    "device_brand": "events from devices of this brand",
-    "device_model": "events from devices of this model",
-    "os_name": "events from this operating system",
-    "browser_name": "events from this browser",
-    "screen_class": "events from screens of this size class (phone, tablet, laptop, desktop)",
-    "screen_size": "events from screens of exactly this size (WIDTHxHEIGHT)",
-    "language": "events from browsers set to this language",
-    "timezone": "events from this time zone",
-    "path": "visits with a page view of this path",
-    "entry_page": "visits that began on this path",
-    "referrer": "visits that came from this referring host ('(direct)': none)",
-    "utm_source": "visits whose first event had this utm_source",
-    "event": "visits with a custom event of this name",
-}
-VISIT_FILTERS = frozenset(("path", "entry_page", "referrer", "utm_source", "event"))
 
 
 class TooFew(Exception):
@@ -56,17 +38,32 @@ class TooFew(Exception):
 
 
 @cache
-def scope_sql() -> str:
-    return _SQL.read_text(encoding="utf-8")
+def _statements() -> dict[str, str]:
+    """The statements of filtered.sql by the name in their `-- statement: NAME` line."""
+    found: dict[str, str] = {}
+    for part in _SQL.read_text(encoding="utf-8").split("-- statement: ")[1:]:
+        name, _, sql = part.partition("\n")
+        found[name.strip()] = sql.strip().rstrip(";")
+    return found
 
 
-def check(name: str, value: str) -> str | None:
-    """What is wrong with a filter, or None."""
-    if name not in FILTERS:
-        return f"unknown filter {name!r}; filters: {', '.join(FILTERS)}"
-    if not value or len(value) > MAX_VALUE or any(ord(c) < 32 or ord(c) == 127 for c in value):
-        return f"filter {name} must be 1 to {MAX_VALUE} printable characters"
-    return None
+def scope_sql(filters: Sequence[Filter]) -> tuple[list[str], dict[str, str]]:
+    """The statements that create the scope's `events`, and the values of their variables."""
+    found = predicates(filters)
+    names = ("visits", "visit_events") if found.visit_filtered else ("events",)
+    statements = []
+    for name in names:
+        sql = _statements()[name]
+        for marker, condition in (
+            ("/*events*/", found.events),
+            ("/*flags*/", found.flags),
+            ("/*candidates*/", found.candidates),
+            ("/*visits*/", found.visits),
+            ("/*row*/", found.row),
+        ):
+            sql = sql.replace(marker, condition)
+        statements.append(sql)
+    return statements, found.values
 
 
 def _midnight(day: date) -> datetime:
@@ -89,26 +86,37 @@ def scoped(
     site: str,
     start: date,
     end: date,
-    filters: Mapping[str, str],
+    filters: Sequence[Filter],
     k: int,
     counted_from: date | None = None,
+    dimensions: frozenset[str] | None = None,
 ) -> Iterator[None]:
     """Within the block, `events` and `daily_breakdowns` hold only what the filters keep, for start..end.
 
-    Raises TooFew when fewer than k visitors match from `counted_from` (default: start) to end. `con` must
-    be a connection of its own (a cursor) with no open transaction.
+    `daily_breakdowns` holds the given dimensions (default: all) from `counted_from` (default: start) and
+    the site totals before it. Raises TooFew when fewer than k visitors match from `counted_from` to end.
+    `con` must be a connection of its own (a cursor) with no open transaction.
     """
-    lo, hi = _midnight(start), _midnight(end + timedelta(days=1))
-    params: dict[str, object] = {name: filters.get(name) for name in FILTERS}
-    params |= {"site": site, "lo": lo, "hi": hi, "visit_filtered": any(filters.get(n) for n in VISIT_FILTERS)}
+    counted = max(start, counted_from or start)
+    lo, mid, hi = _midnight(start), _midnight(counted), _midnight(end + timedelta(days=1))
+    wanted = breakdowns.families_of((dimensions or breakdowns.DIMENSIONS) | {"total"})
+    statements, values = scope_sql(filters)
+    variables: dict[str, object] = {**values, "site": site, "lo": lo, "hi": hi}
+    for name, value in variables.items():
+        con.execute(f"SET VARIABLE scope_{name} = $value", {"value": value})
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(scope_sql(), params)
+        for sql in statements:
+            con.execute(sql)
         con.execute("CREATE TEMP TABLE daily_breakdowns AS FROM db.main.daily_breakdowns LIMIT 0")
-        con.execute(breakdowns.rollup_sql(), {"lo": lo, "hi": hi})
-        found = floor(con, site, counted_from or start, end)
+        if mid > lo:
+            con.execute(breakdowns.rollup_sql(("total",)), {"lo": lo, "hi": mid})
+        con.execute(breakdowns.rollup_sql(wanted), {"lo": mid, "hi": hi})
+        found = floor(con, site, counted, end)
         if found < k:
             raise TooFew(found, k)
         yield
     finally:
         con.execute("ROLLBACK")
+        for name in variables:
+            con.execute(f"RESET VARIABLE scope_{name}")

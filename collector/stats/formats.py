@@ -20,7 +20,7 @@ _ARROW = {
     "BOOLEAN": pa.bool_(),
     "VARCHAR": pa.string(),
     "DATE": pa.date32(),
-    "TIMESTAMP": pa.timestamp("us"),
+    "TIMESTAMP": pa.timestamp("us", tz="UTC"),
 }
 
 
@@ -61,11 +61,17 @@ def to_parquet(result: dict[str, Any], path: Path) -> None:
         arrow_type = _ARROW.get(type_name)
         if arrow_type == pa.date32():
             arrays.append(pa.array(values, pa.string()).cast(pa.date32()))
-        elif arrow_type == pa.timestamp("us"):
-            arrays.append(pa.array(values, pa.string()).cast(pa.timestamp("us")))
+        elif arrow_type == pa.timestamp("us", tz="UTC"):
+            arrays.append(pa.array(values, pa.string()).cast(arrow_type))  # ISO text with its +00:00
         else:
             arrays.append(pa.array(values, arrow_type))
     pq.write_table(pa.table(arrays, names=result["columns"]), path)
+
+
+def written(result: dict[str, Any], fmt: str, path: str) -> str:
+    """What a query written to a file holds, said once it is there: a file written in silence looks like nothing."""
+    rows = len(result["rows"])
+    return f"wrote {rows} row{'s' if rows != 1 else ''} of {result['query']} as {fmt} to {path}"
 
 
 def render(result: dict[str, Any], fmt: str) -> str:

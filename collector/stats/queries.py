@@ -9,13 +9,14 @@ Header (the leading `--` lines of the file):
 
 `site`, `from` and `to` are the standard period parameters (`to` defaults to today in UTC, `from` to 29
 days before `to`); `$k` is the site's k-anonymity setting, bound by us and never by the caller. A query
-that reads the rollups also takes the optional filters of collector/stats/filtered.py (device_brand=Samsung, ...).
+that reads the rollups also takes filter expressions (collector/stats/filters.py: `device_brand==Samsung`,
+`path~/blog`, `prop:plan!=free`), and `NAME=VALUE` for a field it has no parameter of, as `NAME==VALUE`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -30,8 +31,9 @@ from collector.admin.ops import OpError
 from collector.errors import ClientError
 from collector.resources import resource_dir
 from collector.settings import Settings
-from collector.stats import breakdowns
+from collector.stats import breakdowns, goals
 from collector.stats import filtered as scopes
+from collector.stats import filters as filtering
 
 TYPES = ("VARCHAR", "INTEGER", "DOUBLE", "BOOLEAN", "DATE")
 STANDARD = ("site", "from", "to")
@@ -42,6 +44,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PARAM = re.compile(r"^([a-z][a-z0-9_]*)\s+(VARCHAR|INTEGER|DOUBLE|BOOLEAN|DATE|ENUM\(([a-z0-9_,]+)\))(?:\s+(\S.*))?$")
 _USED = re.compile(r"\$([a-z_][a-z0-9_]*)")
 _STRINGS = re.compile(r"'(?:[^']|'')*'|--[^\n]*")
+_LITERAL = re.compile(r"'([a-z_]+)'")
 
 
 class QueryError(ClientError):
@@ -67,11 +70,21 @@ class Query:
     params: tuple[Param, ...]
     sql: str
     used: frozenset[str]
+    events: bool = False  # `-- filterable: events`: it reads the events, which a filter's scope narrows
+
+    @property
+    def filterable(self) -> bool:
+        return self.rollups or self.events
 
     @property
     def rollups(self) -> bool:
         """Whether the query reads the daily rollups (and so can be filtered)."""
         return "kanon_breakdown" in self.sql or "daily_breakdowns" in self.sql
+
+    @property
+    def dimensions(self) -> frozenset[str]:
+        """The rollup dimensions the query reads (its string literals that name one)."""
+        return frozenset(_LITERAL.findall(self.sql)) & breakdowns.DIMENSIONS
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -110,7 +123,7 @@ def parse_query(text: str, filename: str) -> Query:
             key, value = key.strip(), value.strip()
             if key == "param":
                 params.append(_parse_param(value, filename))
-            elif key in ("name", "description"):
+            elif key in ("name", "description", "filterable"):
                 header[key] = value
             continue
         if stripped:
@@ -135,7 +148,9 @@ def parse_query(text: str, filename: str) -> Query:
         raise QueryError(f"{filename}: ${', $'.join(undeclared)} used but not declared with `-- param:`")
     if unused := sorted(declared - used):
         raise QueryError(f"{filename}: parameter(s) {', '.join(unused)} declared but not used")
-    return Query(name, header["description"], tuple(params), sql, used)
+    if header.get("filterable", "events") != "events":
+        raise QueryError(f"{filename}: `-- filterable:` takes only `events`")
+    return Query(name, header["description"], tuple(params), sql, used, "filterable" in header)
 
 
 def _parse_param(value: str, filename: str) -> Param:
@@ -185,18 +200,26 @@ def convert(param: Param, raw: str) -> Any:
             return date.fromisoformat(text)
         return raw
     except ValueError:
-        raise QueryError(f"{param.name} must be {param.label}, not {raw!r}", param.name) from None
+        expected = "a date, YYYY-MM-DD" if param.type == "DATE" else param.label
+        raise QueryError(f"{param.name} must be {expected}, not {raw!r}", param.name) from None
 
 
-def bind(query: Query, settings: Settings, raw: Mapping[str, str | None], today: date | None = None) -> dict[str, Any]:
-    """The values for the query's parameters, converted by declared type; QueryError names a bad one."""
+def bind(
+    query: Query,
+    settings: Settings,
+    raw: Mapping[str, str | None],
+    today: date | None = None,
+    expressions: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The values for the query's parameters, converted by declared type; QueryError names a bad one.
+
+    `expressions` are filter expressions; a FilterError (field `filter`) says what is wrong with one.
+    """
     values = {k: v for k, v in raw.items() if v is not None and v != ""}
-    filters = {k: values.pop(k) for k in list(values) if k in scopes.FILTERS and not query.param(k)}
-    for name, value in filters.items():
-        if problem := scopes.check(name, value):
-            raise QueryError(problem, name)
-        if not query.rollups:
-            raise QueryError(f"{query.name} cannot be filtered", name)
+    legacy = {k: values.pop(k) for k in list(values) if k in filtering.FIELDS and not query.param(k)}
+    filters = filtering.parse_all(expressions, legacy)
+    if filters and not query.filterable:
+        raise QueryError(f"{query.name} cannot be filtered", "filter")
     if unknown := sorted(set(values) - {p.name for p in query.params} - set(STANDARD)):
         raise QueryError(f"{query.name} has no parameter {unknown[0]!r}", unknown[0])
     site_name = values.get("site")
@@ -226,6 +249,10 @@ def bind(query: Query, settings: Settings, raw: Mapping[str, str | None], today:
         if text is None:
             raise QueryError(f"{param.name} is required ({param.label})", param.name)
         bound[param.name] = convert(param, text)
+        if param.name == "goal":
+            bound["goal"] = goals.goal(bound["goal"])
+        if param.name == "steps":
+            bound["steps"] = goals.steps(bound["steps"])
         if param.name == "limit" and not 1 <= bound[param.name] <= 100_000:
             raise QueryError("limit must be between 1 and 100000", "limit")
     return bound
@@ -242,10 +269,12 @@ def execute(con: duckdb.DuckDBPyConnection, query: Query, bound: dict[str, Any])
     if not filters:
         return fetch(con, query, bound)
     try:
-        with scopes.scoped(con, bound["site"], bound["from"], bound["to"], filters, bound["k"]):
+        with scopes.scoped(
+            con, bound["site"], bound["from"], bound["to"], filters, bound["k"], dimensions=query.dimensions
+        ):
             return fetch(con, query, bound)
     except scopes.TooFew as exc:
-        raise QueryError(str(exc), next(iter(filters))) from None
+        raise QueryError(str(exc), "filter") from None
 
 
 def fetch(con: duckdb.DuckDBPyConnection, query: Query, bound: dict[str, Any]) -> Result:
@@ -255,25 +284,41 @@ def fetch(con: duckdb.DuckDBPyConnection, query: Query, bound: dict[str, Any]) -
     columns = [d[0] for d in description]
     types = [str(d[1]) for d in description]
     rows = [[_plain(v) for v in row] for row in cursor.fetchall()]
-    shown = {k: v.isoformat() if isinstance(v, date) else v for k, v in bound.items() if k != "k"}
+    shown = {k: _shown(v) for k, v in bound.items() if k != "k"}
     return Result(query.name, shown, columns, types, rows)
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return [str(item) for item in value]
+    return value
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()  # stored naive, in UTC
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, UUID):
         return str(value)
     return value
 
 
-def run(con: duckdb.DuckDBPyConnection, settings: Settings, name: str, raw: Mapping[str, str | None]) -> Result:
+def run(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    name: str,
+    raw: Mapping[str, str | None],
+    expressions: Sequence[str] = (),
+) -> Result:
     query = installed_queries().get(name)
     if query is None:
         raise QueryError(f"no query named {name!r}; `collector query --list` shows them", "name", 404)
-    return execute(con, query, bind(query, settings, raw))
+    return execute(con, query, bind(query, settings, raw, expressions=expressions))
 
 
 def describe(query: Query) -> dict[str, Any]:
@@ -283,6 +328,7 @@ def describe(query: Query) -> dict[str, Any]:
 
 def query_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
     try:
-        return run(con, settings, str(args.get("name")), dict(args.get("params") or {})).as_json()
-    except QueryError as exc:
+        expressions = [str(e) for e in args.get("filters") or ()]
+        return run(con, settings, str(args.get("name")), dict(args.get("params") or {}), expressions).as_json()
+    except ClientError as exc:
         raise OpError(exc.message) from None

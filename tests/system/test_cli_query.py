@@ -127,10 +127,34 @@ def test_query_goes_through_a_running_server(running: Path) -> None:
     assert (running / "snapshot" / "analytics.duckdb").exists()
 
 
+def test_query_filters_repeat_and_combine(data: Path) -> None:
+    # Every Apple event left out, then only visits that viewed a path containing "pric": B's visit.
+    args = ["--filter", "device_brand!=Apple", "--filter", "path~pric", "--format", "json"]
+    out = collector(data, "query", "pages", *PERIOD, *args)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["rows"] == [["/", 1, 1], ["/pricing", 1, 1]]
+    # The older form still works: a parameter named after a field is that field's == filter.
+    out = collector(data, "query", "pages", *PERIOD, "--param", "device_brand=Dell", "--format", "json")
+    assert json.loads(out.stdout)["rows"] == [["/", 1, 1], ["/docs", 1, 1]]
+    out = collector(data, "query", "conversions", *PERIOD, "--param", "goal=event:signup", "--filter", "prop:plan==pro")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[2].split() == ["total", "1", "1", "1.0"]
+
+
+def test_a_bad_filter_is_one_line_and_exit_2(data: Path) -> None:
+    for bad, message in (
+        ("device_brand=Samsung", "is not FIELD==VALUE, FIELD!=VALUE or FIELD~VALUE"),
+        ("colour==red", "unknown filter field 'colour'"),
+    ):
+        out = collector(data, "query", "pages", *PERIOD, "--filter", bad)
+        assert out.returncode == 2
+        assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
 def test_query_errors_are_clear_and_exit_2(data: Path) -> None:
     out = collector(data, "query", "pages", "--site", SITE, "--from", "2026-02-30")
     assert out.returncode == 2
-    assert "from must be DATE" in out.stderr
+    assert "from must be a date, YYYY-MM-DD" in out.stderr
     out = collector(data, "query", "nope")
     assert out.returncode == 2 and "no query named 'nope'" in out.stderr
     out = collector(data, "query", "pages", "--param", "limit")

@@ -237,8 +237,8 @@ def test_the_report_holds_every_panel_from_the_named_queries(app: Fixture) -> No
     panels = body["panels"]
     assert set(panels) == {
         "overview", "previous_overview", "pages", "entry_pages", "referrers", "campaigns", "devices", "os",
-        "browsers", "screen_classes", "screen_sizes", "languages", "timezones", "events", "segments",
-        "third_parties", "drops",
+        "browsers", "screen_classes", "screen_sizes", "languages", "timezones", "events", "engagement", "segments",
+        "third_parties", "drops", "retention",
     }  # fmt: skip
     assert panels["overview"]["rows"] == [
         ["2026-11-01", 3, 8, 4, 1.5],
@@ -254,10 +254,14 @@ def test_the_report_holds_every_panel_from_the_named_queries(app: Fixture) -> No
 def test_a_filtered_report_narrows_every_panel_but_the_site_wide_ones(app: Fixture) -> None:
     client = session_for(app, "ann")
     body = client.get("/dashboard/api/report", params=PERIOD | {"device_brand": "Samsung"}).json()
-    assert body["filters"] == {"device_brand": "Samsung"}
+    assert body["filters"] == ["device_brand==Samsung"]
     assert body["panels"]["pages"]["rows"] == [["/", 1, 1], ["/pricing", 1, 1]]
     assert body["panels"]["devices"]["rows"] == [["smartphone", "Samsung", "SM-S911B", 1, 2]]
     assert body["panels"]["drops"]["rows"][0][:2] == ["bot", 5]  # not narrowed
+    expressions = [*PERIOD.items(), ("filter", "device_brand!=Apple"), ("filter", "path~pric")]
+    narrowed = client.get("/dashboard/api/report", params=expressions).json()
+    assert narrowed["filters"] == ["device_brand!=Apple", "path~pric"]
+    assert narrowed["panels"]["pages"]["rows"] == [["/", 1, 1], ["/pricing", 1, 1]]
     none = client.get("/dashboard/api/report", params=PERIOD | {"device_brand": "Nokia"}).json()
     assert none["suppressed"].startswith("no visitors match") and "pages" not in none["panels"]
 
@@ -268,7 +272,8 @@ def test_bad_report_parameters_get_a_400_naming_the_field(app: Fixture) -> None:
         ({"period": "1y"}, "period"),
         ({"period": "custom", "from": "yesterday"}, "from"),
         ({"period": "custom", "from": "2026-11-03", "to": "2026-11-01"}, "from"),
-        ({"path": "x" * 301}, "path"),
+        ({"path": "x" * 301}, "filter"),
+        ({"filter": "colour==red"}, "filter"),
     ):
         r = client.get("/dashboard/api/report", params={"site": SITE} | params)
         assert r.status_code == 400, params
@@ -292,7 +297,7 @@ def test_query_api_takes_filters_too(app: Fixture) -> None:
     assert r.status_code == 200
     assert r.json()["rows"] == [["/", 1, 1], ["/pricing", 1, 1]]
     r = httpx.get(f"{app.url}/api/query/drops", params=params, headers=headers)
-    assert r.status_code == 400 and r.json()["field"] == "device_brand"
+    assert r.status_code == 400 and r.json()["field"] == "filter"
 
 
 def test_five_failed_logins_lock_that_account_for_a_while_but_not_others(app: Fixture) -> None:

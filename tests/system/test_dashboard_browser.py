@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from collector.access import sessions, users
 from collector.access.auth import Principal
+from collector.settings import Funnel, Goal
 from collector.storage import store
 from tests.browser import CHROMIUM, LAUNCH_ARGS
 from tests.conftest import DESKTOP_UA, ORIGIN, LiveServer, make_settings
@@ -45,7 +46,13 @@ RECENT: list[Row] = [
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     settings = make_settings(tmp_path_factory.mktemp("dashboard-browser"))
-    live = LiveServer(replace(settings, sites=(replace(settings.sites[0], k_anonymity=1), settings.sites[1]))).start()
+    first = replace(
+        settings.sites[0],
+        k_anonymity=1,
+        goals=(Goal("Signed up", "event:signup"), Goal("Read the docs", "/docs")),
+        funnels=(Funnel("Home to pricing to signup", ("/", "/pricing", "event:signup")),),
+    )
+    live = LiveServer(replace(settings, sites=(first, settings.sites[1]))).start()
     try:
         assert live.live.runtime is not None
         cur = store.cursor(live.live.runtime.con)
@@ -160,6 +167,8 @@ def test_after_login_every_panel_is_filled_with_the_fixture_numbers(tab: Tab) ->
     assert tab.rows("events")[0] == "signup"
     assert tab.rows("segments") == ["buyers bought twice", "browsers read three pages", "(other)"]
     assert tab.rows("third_parties")[0].startswith("tracker.example")
+    caveat = tab.page.locator('[data-panel="third_parties"] .caveat').inner_text()
+    assert caveat.startswith("These are browser reports, not proof"), caveat
     assert tab.rows("drops") == ["bot", "prefetch"]
     assert tab.page.locator('[data-panel="drops"] .row .num').all_inner_texts() == ["5", "1"]
     tab.assert_clean()
@@ -215,6 +224,43 @@ def test_the_live_view_updates_after_new_events_arrive(tab: Tab, server: LiveSer
     expect(live).to_have_text("2", timeout=15_000)
     assert time.monotonic() - started < 15
     assert tab.page.url.endswith(FIXTURE_VIEW)  # no reload
+    tab.assert_clean()
+
+
+def test_goals_funnel_and_retention_panels_show_the_configured_numbers(tab: Tab, server: LiveServer) -> None:
+    open_view(tab, server)
+    goals = tab.page.locator('[data-panel="goals"]')
+    # Visitors A, B, C, D: A and C signed up, D read /docs.
+    assert tab.rows("goals")[:2] == ["Signed up event:signup", "Read the docs /docs"]
+    assert goals.locator(".row .num").all_inner_texts()[:2] == ["2", "1"]
+    assert goals.locator(".row .num2").all_inner_texts()[:2] == ["50%", "25%"]
+    # The funnel: / for A, B, C and D; then /pricing in the same visit for A, B and C; no signup after both.
+    funnel = goals.locator('[data-funnel="Home to pricing to signup"]')
+    assert funnel.locator(".row .num").all_inner_texts() == ["4", "3", "0"]
+    minus = "\N{MINUS SIGN}"
+    assert funnel.locator(".row .num2").all_inner_texts() == ["100%", f"75% ({minus}1)", f"0% ({minus}3)"]
+    # C, consented, first seen in the week of Oct 26 and back in the next week.
+    cells = tab.page.locator('[data-panel="retention"] tbody tr').first.locator("th, td").all_inner_texts()
+    assert cells == ["2026-10-26", "1", "100%", "100%"]
+    caveat = tab.page.locator('[data-panel="retention"] .caveat').inner_text()
+    assert "daily salt changes" in caveat
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    tab.page.locator('[data-panel="goals"]').screenshot(path=str(OUTPUT / "goals.png"))
+    tab.page.locator('[data-panel="retention"]').screenshot(path=str(OUTPUT / "retention.png"))
+    tab.assert_clean()
+
+
+def test_filter_expressions_in_the_url_narrow_the_page_and_show_as_chips(tab: Tab, server: LiveServer) -> None:
+    open_view(tab, server, FIXTURE_VIEW + "&filter=device_brand!%3DApple&filter=path~pric")
+    chips = tab.page.locator(".chip").all_inner_texts()
+    chips = [" ".join(c.replace("\N{MULTIPLICATION SIGN}", "").split()) for c in chips]
+    assert chips == ["Brand is not Apple", "Page contains pric"]
+    # B's visit (/, /pricing): D's visit never saw /pricing and every Apple event is left out.
+    assert (tab.kpi("visitors"), tab.kpi("pageviews")) == ("1", "2")
+    assert tab.rows("pages") == ["/", "/pricing"]
+    tab.page.locator('.chip[data-expr="path~pric"]').click()
+    tab.ready()
+    assert "path~pric" not in tab.page.url and tab.kpi("visitors") == "2"
     tab.assert_clean()
 
 

@@ -49,6 +49,8 @@ def test_a_stats_token_reads_a_query_as_json_with_k_anonymity(server: LiveServer
     audit = server.query("SELECT token_name, action, site, outcome FROM audit_log ORDER BY ts")
     assert audit[0] == ("marketing", "query:pages", SITE, "ok: 2 rows")
     assert len(audit) == 3
+    filtered = get(server, f"/api/query/pages?site={SITE}&filter=path~/A&filter=path!%3D/b", secret).json()
+    assert filtered["rows"] == [["/a", 5, 5]] and filtered["params"]["filters"] == ["path~/A", "path!=/b"]
 
 
 def test_the_query_api_refuses_without_the_right_token(server: LiveServer) -> None:
@@ -73,6 +75,10 @@ def test_bad_requests_get_a_4xx_with_the_field(server: LiveServer) -> None:
         f"/api/query/pages?site={SITE}&from=yesterday": (400, "from"),
         f"/api/query/pages?site={SITE}&k=1": (400, "k"),
         f"/api/query/screens?site={SITE}&by=colour": (400, "by"),
+        f"/api/query/pages?site={SITE}&filter=colour==red": (400, "filter"),
+        f"/api/query/pages?site={SITE}&filter=path%3D/": (400, "filter"),
+        f"/api/query/drops?site={SITE}&filter=path~/": (400, "filter"),
+        f"/api/query/funnel?site={SITE}&steps=/": (400, "steps"),
     }
     for path, (status, field) in cases.items():
         r = get(server, path, secret)

@@ -26,7 +26,7 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-function num(v) { return v === null || v === undefined ? "–" : (Math.abs(v) >= 10000 ? compact.format(v) : fmt.format(v)); }
+function num(v) { if (typeof v === "string") return v; return v === null || v === undefined ? "–" : (Math.abs(v) >= 10000 ? compact.format(v) : fmt.format(v)); }
 
 // --- state kept in the URL, so a view can be shared
 
@@ -40,6 +40,7 @@ function readState() {
     from: q.get("from") || "", to: q.get("to") || "",
     compare: q.get("compare") !== "0",
     filters,
+    exprs: q.getAll("filter"),
   };
 }
 
@@ -48,6 +49,7 @@ function query(state) {
   if (state.period === "custom") { if (state.from) q.set("from", state.from); if (state.to) q.set("to", state.to); }
   if (!state.compare) q.set("compare", "0");
   for (const [k, v] of Object.entries(state.filters)) q.set(k, v);
+  for (const e of state.exprs || []) q.append("filter", e);
   return q;
 }
 
@@ -60,6 +62,10 @@ function go(change) {
 function addFilter(name, value) {
   const state = readState();
   go({ filters: Object.assign({}, state.filters, { [name]: value }) });
+}
+
+function removeExpr(expr) {
+  go({ exprs: readState().exprs.filter((e) => e !== expr) });
 }
 
 function removeFilter(name) {
@@ -116,12 +122,19 @@ function syncControls(state) {
   const chips = $("#filters");
   chips.replaceChildren(...Object.entries(state.filters).map(([k, v]) =>
     el("button", { type: "button", class: "chip", title: "Remove this filter", "data-filter": k, on: { click: () => removeFilter(k) } },
-      `${FILTER_LABELS[k]} is `, el("b", { text: v }), el("span", { "aria-hidden": "true", text: "×" }))));
+      `${FILTER_LABELS[k]} is `, el("b", { text: v }), el("span", { "aria-hidden": "true", text: "×" }))),
+    ...state.exprs.map((e) => {
+      const m = /^(prop:[^=!~]+|[a-z_]+)\s*(==|!=|~)(.*)$/.exec(e) || [e, e, "", ""];
+      const field = m[1].startsWith("prop:") ? `Property ${m[1].slice(5)}` : (FILTER_LABELS[m[1]] || m[1]);
+      const verb = { "==": "is", "!=": "is not", "~": "contains" }[m[2]] || "";
+      return el("button", { type: "button", class: "chip", title: "Remove this filter", "data-expr": e, on: { click: () => removeExpr(e) } },
+        `${field} ${verb} `, el("b", { text: m[3].trim() }), el("span", { "aria-hidden": "true", text: "×" }));
+    }));
   chips.hidden = chips.children.length === 0;
 }
 
 function bindControls() {
-  $("#site").addEventListener("change", (e) => go({ site: e.target.value, filters: {} }));
+  $("#site").addEventListener("change", (e) => go({ site: e.target.value, filters: {}, exprs: [] }));
   for (const b of document.querySelectorAll("#periods button")) {
     b.addEventListener("click", () => {
       if (b.dataset.period === "custom") {
@@ -164,9 +177,57 @@ function render(report) {
   list("languages", p.languages, { label: "language", value: "visitors", value2: "pageviews", heads: ["Language", "Visitors", "Views"], filter: "language" });
   list("timezones", p.timezones, { label: "timezone", value: "visitors", value2: "pageviews", heads: ["Time zone", "Visitors", "Views"], filter: "timezone" });
   renderEvents(p.events);
+  list("engagement", p.engagement, { label: "path", value: "avg_scroll_depth", value2: "avg_engaged_seconds", heads: ["Page", "Scroll depth %", "Engaged s"], unfiltered: report });
   list("segments", p.segments, { label: "segment", value: "members", heads: ["Segment", "Members"], tag: "description", unfiltered: report });
-  list("third_parties", p.third_parties, { label: "host", value: "reports", heads: ["Blocked host", "Reports"], tag: (r) => r.directive && `${r.directive} · ${r.page}`, unfiltered: report });
+  list("third_parties", p.third_parties, { label: "host", value: "reports", heads: ["Blocked host", "Reports"], tag: (r) => r.directive && `${r.directive} · ${r.page}`, unfiltered: report,
+    note: "These are browser reports, not proof: any browser, or anyone, can send them. They show what browsers said they blocked." });
   list("drops", p.drops, { label: "reason", value: "events", heads: ["Reason", "Events"], unfiltered: report });
+  renderGoals(p.goals, p.funnels);
+  renderRetention(p.retention);
+}
+
+const pct = (v) => (v === null || v === undefined ? "–" : `${fmt.format(v * 100)}%`);
+
+// Goals and funnels come from the site's configuration ([[sites.goals]], [[sites.funnels]]).
+function renderGoals(goals, funnels) {
+  const box = card("goals");
+  box.hidden = !goals && !funnels;
+  if (box.hidden) return;
+  const rows = objects(goals) || [];
+  if (rows.length) {
+    const shaped = { columns: ["name", "goal", "converted", "rate"], rows: rows.map((r) => [r.name, r.goal, r.converted, pct(r.rate)]) };
+    list("goals", shaped, { label: "name", value: "converted", value2: "rate", heads: ["Goal", "Converted", "Rate"], tag: "goal" }, box);
+  }
+  for (const f of funnels || []) {
+    const steps = objects(f);
+    const sub = el("div", { class: "funnel", "data-funnel": f.name }, el("h3", { text: f.name }));
+    const shaped = { columns: ["label", "visitors", "share"], rows: steps.map((r) => [`${r.step}. ${r.goal}`, r.visitors, r.dropped === null ? pct(r.of_first) : `${pct(r.of_first)} (−${num(r.dropped)})`]) };
+    list("goals", shaped, { label: "label", value: "visitors", value2: "share", heads: ["Step", "Visitors", "Of step 1 (drop-off)"] }, sub);
+    box.append(sub);
+  }
+}
+
+// Weekly cohorts of consented visitors: one row per cohort, one column per week since it was first seen.
+function renderRetention(result) {
+  const box = card("retention");
+  const rows = objects(result);
+  if (!rows) { box.append(el("p", { class: "empty", text: "Hidden: too few visitors match the filters." })); return; }
+  const note = rows.find((r) => r.note);
+  const cohorts = new Map();
+  for (const r of rows.filter((x) => !x.note)) {
+    if (!cohorts.has(r.cohort)) cohorts.set(r.cohort, { visitors: r.visitors, weeks: [] });
+    cohorts.get(r.cohort).weeks[r.week] = r.share;
+  }
+  if (cohorts.size === 0) box.append(el("p", { class: "empty", text: "No consented visitors in this period." }));
+  else {
+    const width = Math.max(...[...cohorts.values()].map((c) => c.weeks.length));
+    const head = el("tr", {}, el("th", { text: "First seen (week of)" }), el("th", { text: "Visitors" }),
+      ...Array.from({ length: width }, (_, i) => el("th", { text: `Week ${i}` })));
+    const body = [...cohorts.entries()].map(([cohort, c]) => el("tr", {}, el("th", { text: cohort }), el("td", { text: num(c.visitors) }),
+      ...Array.from({ length: width }, (_, i) => el("td", { text: c.weeks[i] === undefined ? "" : pct(c.weeks[i]) }))));
+    box.append(el("div", { class: "scroll" }, el("table", { class: "retention" }, el("thead", {}, head), el("tbody", {}, ...body))));
+  }
+  if (note) box.append(el("p", { class: "note caveat", text: `${note.note[0].toUpperCase()}${note.note.slice(1)}.` }));
 }
 
 function objects(result) {
@@ -268,6 +329,7 @@ function card(panel) {
 function list(panel, result, opt, target) {
   const box = target || card(panel);
   if (opt.unfiltered && Object.keys(opt.unfiltered.filters).length) box.append(el("p", { class: "note", text: "Not narrowed by the filters." }));
+  if (opt.note) box.append(el("p", { class: "note caveat", text: opt.note }));
   const rows = objects(result);
   if (!rows) { box.append(el("p", { class: "empty", text: "Hidden: too few visitors match the filters." })); return box; }
   if (rows.length === 0) { box.append(el("p", { class: "empty", text: "Nothing in this period." })); return box; }

@@ -1,29 +1,16 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
+from collector.errors import ClientError
 from collector.stats import queries
 from collector.stats.queries import QueryError
-from collector.storage.store import cursor, migrate, open_database
 from tests.integration.stats.test_queries import PERIOD, with_k
-from tests.querydata import SITE, insert_events, insert_extras
-
-
-@pytest.fixture(scope="module")
-def con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
-    db = open_database(tmp_path_factory.mktemp("scopes") / "fixture.duckdb", None)
-    migrate(db)
-    insert_events(db)
-    insert_extras(db)
-    cur = cursor(db)
-    yield cur
-    cur.close()
-    db.close()
+from tests.querydata import SITE
 
 
 def rows(con: duckdb.DuckDBPyConnection, tmp_path: Path, name: str, k: int = 1, **params: str) -> list[tuple[Any, ...]]:
@@ -77,7 +64,7 @@ def test_filters_combine(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None
 def test_a_filter_matching_fewer_than_k_visitors_shows_nothing(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     with pytest.raises(QueryError, match="fewer than 2 visitors match") as caught:
         rows(con, tmp_path, "overview", k=2, device_brand="Samsung")
-    assert caught.value.field == "device_brand"
+    assert caught.value.field == "filter"
     # Apple: A, C (consented: it counts once, on its busiest day) and the GPC iPhone N reach k = 2.
     assert rows(con, tmp_path, "pages", k=2, device_brand="Apple") == [
         ("/pricing", 3, 3),
@@ -100,10 +87,10 @@ def test_filters_are_refused_by_queries_that_do_not_read_the_rollups(
 ) -> None:
     with pytest.raises(QueryError, match="drops cannot be filtered") as caught:
         rows(con, tmp_path, "drops", device_brand="Samsung")
-    assert caught.value.field == "device_brand"
-    with pytest.raises(QueryError, match="filter path must be 1 to 300 printable") as caught:
+    assert caught.value.field == "filter"
+    with pytest.raises(ClientError, match="filter path needs a value of 1 to 300 printable") as caught:
         rows(con, tmp_path, "pages", path="/\x00")
-    assert caught.value.field == "path"
+    assert caught.value.field == "filter"
 
 
 def test_live_counts_the_last_minutes_only(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
@@ -122,3 +109,56 @@ def test_live_counts_the_last_minutes_only(con: duckdb.DuckDBPyConnection, tmp_p
         assert queries.run(con, with_k(tmp_path, 5), "live", {"site": SITE, "minutes": "10"}).rows[0][:3] == [3, 3, 4]
     finally:
         con.execute("DELETE FROM events WHERE visitor IN (42, 43, 44)")
+
+
+def expr(con: duckdb.DuckDBPyConnection, tmp_path: Path, name: str, *expressions: str) -> list[tuple[Any, ...]]:
+    result = queries.run(con, with_k(tmp_path, 1), name, PERIOD, expressions)
+    assert result.params["filters"] == list(dict.fromkeys(expressions))
+    return [tuple(r) for r in result.rows]
+
+
+def test_is_not_keeps_the_other_devices_events(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    # B (Samsung) and D (Dell): every Apple event (A, C, the GPC iPhone N) is left out.
+    assert expr(con, tmp_path, "pages", "device_brand!=Apple") == [("/", 2, 2), ("/docs", 1, 1), ("/pricing", 1, 1)]
+
+
+def test_contains_ignores_case_and_keeps_whole_visits(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    # Visits that viewed /pricing: A's first, B's, C's on Nov 1 and C's across midnight (Nov 2-3).
+    # /: A and B on Nov 1, C on Nov 2; /pricing: A, B and C on Nov 1, C again on Nov 3 (consented, per day).
+    assert expr(con, tmp_path, "pages", "path~/PRIC") == [("/pricing", 4, 4), ("/", 3, 3)]
+
+
+def test_a_custom_property_keeps_the_visits_with_it_or_without_it(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # plan=pro: A's second visit (/ then signup).
+    assert expr(con, tmp_path, "pages", "prop:plan==pro") == [("/", 1, 1)]
+    # Every visit but C's of Nov 1 (plan=free); N's /secret view has no visitor and folds.
+    assert expr(con, tmp_path, "pages", "prop:plan!=free") == [
+        ("/", 4, 6),
+        ("/pricing", 3, 3),
+        ("/docs", 1, 1),
+        ("(other)", 0, 1),
+    ]
+
+
+def test_is_not_on_the_entry_and_on_what_a_visit_did(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    # Visits not from google.com that have a visitor: A's second, B's, C's two.
+    assert expr(con, tmp_path, "entry_pages", "referrer!=google.com") == [("/", 3, 3), ("/pricing", 1, 1)]
+    # Desktop events of visits without a signup: A's first, D's, C's across midnight.
+    assert expr(con, tmp_path, "pages", "event!=signup", "device_type==desktop") == [
+        ("/", 3, 3),
+        ("/pricing", 2, 2),
+        ("/docs", 1, 1),
+    ]
+
+
+def test_a_bad_expression_names_the_filter(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    for bad in ("device_brand=Samsung", "colour==red", "prop:plan=="):
+        with pytest.raises(ClientError) as caught:
+            expr(con, tmp_path, "pages", bad)
+        assert caught.value.field == "filter"
+        assert caught.value.status == 400
+    with pytest.raises(QueryError, match="drops cannot be filtered") as caught:
+        expr(con, tmp_path, "drops", "path~/")
+    assert caught.value.field == "filter"
