@@ -7,6 +7,7 @@ loader: collector.scaleout.loader).
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -52,12 +53,12 @@ def create_app(
     return core.build_app(settings, (*FEATURES, *extra), Live(), runtime=runtime)
 
 
-def serve(settings: Settings, extra: Sequence[Feature[Live]] = ()) -> int:
-    """Run the collector under uvicorn; 2 when the data directory or its keys cannot be opened."""
+def serve(settings: Settings, extra: Sequence[Feature[Live]] = (), sock: socket.socket | None = None) -> int:
+    """Run the collector under uvicorn (on `sock` if given); 2 when the data directory or its keys cannot be opened."""
     configure_logging(settings.log_level)
     try:
         runtime = open_runtime(settings)
     except (ConfigError, KeyFileError, StoreError) as exc:
         print(f"collector: {exc}", file=sys.stderr)
         return 2
-    return run_app(settings, create_app(runtime=runtime, extra=extra))
+    return run_app(settings, create_app(runtime=runtime, extra=extra), sock)

@@ -22,6 +22,13 @@ class DropReason(enum.StrEnum):
     PRIVACY_SIGNAL = "privacy_signal"
     INVALID_URL = "invalid_url"
     UNKNOWN_SITE = "unknown_site"
+    FOREIGN_PAGE = "foreign_page"  # the page is on a host that is not the site's (collector.ingest.pipeline.hosts)
+
+
+# The name an engagement report (scroll depth and engaged time of a page view) carries from ingest to the
+# engagement table (collector.storage.batches), never to the events table: no client can send this name,
+# since event names may hold no control characters.
+ENGAGEMENT = "\x1fengagement"
 
 
 class Request(NamedTuple):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +24,26 @@ class Site:
     origins: tuple[str, ...]
     k_anonymity: int = 5
     gpc_mode: str = "anonymous"  # "anonymous" keeps GPC/DNT events without any id; "drop" refuses them
+    umami_website_id: str | None = None  # the Umami website id its tags send (docs/migrate.md)
+    matomo_site_id: int | None = None  # the Matomo idsite its tags send
+    server_side: bool = False  # accept requests with neither Origin nor Referer (server-side senders)
+    ids_after_consent: bool = False  # the Matomo/Umami visitor ids it sends are sent only after consent
+    goals: tuple[Goal, ...] = ()  # [[sites.goals]]: the dashboard's goals panel
+    funnels: tuple[Funnel, ...] = ()  # [[sites.funnels]]: the dashboard's funnel panels
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """A conversion goal: `/path` (a page view of it) or `event:NAME` (that custom event)."""
+
+    name: str
+    goal: str
+
+
+@dataclass(frozen=True, slots=True)
+class Funnel:
+    name: str
+    steps: tuple[str, ...]  # 2 to 8 goals, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +77,12 @@ class Settings:
     rate_limit_site_burst: int = 20000
     rate_limit_client_per_second: float = 20.0
     rate_limit_client_burst: int = 200
+    csp_reports_client_per_minute: float = 60.0  # CSP reports from one client (address and User-Agent)
+    csp_reports_site_per_minute: float = 3000.0  # CSP reports for one site; each is also the burst
+    csp_max_body_bytes: int = 64 * 1024
     sink: str = ""  # "" = the embedded DuckDB; "nats://host:4222[,...]" = an ingest-only node (docs/scale-out.md)
     stream_replicas: int = 3
+    database_memory_mb: int = 128  # DuckDB's memory limit; larger sorts and joins spill to disk
     sites: tuple[Site, ...] = field(default_factory=tuple)
     retention: Retention = field(default_factory=Retention)
     privacy: Privacy = field(default_factory=Privacy)
@@ -102,8 +127,12 @@ _ENV_KEYS = (
     "rate_limit_site_burst",
     "rate_limit_client_per_second",
     "rate_limit_client_burst",
+    "csp_reports_client_per_minute",
+    "csp_reports_site_per_minute",
+    "csp_max_body_bytes",
     "sink",
     "stream_replicas",
+    "database_memory_mb",
 )
 
 
@@ -168,6 +197,10 @@ def _build(raw: dict[str, Any], path: Path | None) -> Settings:
         domains = [s.domain for s in sites_tuple]
         if len(set(domains)) != len(domains):
             raise ConfigError(f"{where}: a site domain is registered twice")
+        for key in ("umami_website_id", "matomo_site_id"):
+            ids = [v for s in sites_tuple if (v := getattr(s, key)) is not None]
+            if len(set(ids)) != len(ids):
+                raise ConfigError(f"{where}: two sites have the same {key}")
     return replace(settings, sites=sites_tuple)
 
 
@@ -208,13 +241,23 @@ def _demo_site(port: int) -> Site:
 
 def _coerce(key: str, value: Any, where: str) -> Any:
     try:
-        numbers = ("port", "max_body_bytes", "max_batch_events", "writer_batch_events", "salt_grace_hours")
+        numbers: tuple[str, ...] = ("port", "max_body_bytes", "max_batch_events", "writer_batch_events")
+        numbers = (*numbers, "salt_grace_hours", "csp_max_body_bytes")
         if key in (*numbers, "stream_replicas", "rate_limit_site_burst", "rate_limit_client_burst"):
             number = int(value)
             if number < 0 or (key == "port" and number > 65535):
                 raise ValueError(value)
             return number
-        if key in ("rate_limit_site_per_second", "rate_limit_client_per_second"):
+        if key == "database_memory_mb":
+            if int(value) < 16:
+                raise ConfigError(f"{where}: database_memory_mb must be a whole number of MB, at least 16")
+            return int(value)
+        if key in (
+            "rate_limit_site_per_second",
+            "rate_limit_client_per_second",
+            "csp_reports_client_per_minute",
+            "csp_reports_site_per_minute",
+        ):
             rate = float(value)
             if not rate >= 0 or rate == float("inf"):
                 raise ValueError(value)
@@ -262,10 +305,71 @@ def _site(item: Any, where: str) -> Site:
     gpc_mode = item.get("gpc_mode", "anonymous")
     if gpc_mode not in ("anonymous", "drop"):
         raise ConfigError(f"{where}: site {domain}: gpc_mode must be 'anonymous' or 'drop'")
-    unknown = sorted(set(item) - {"domain", "origins", "k_anonymity", "gpc_mode"})
+    unknown = sorted(set(item) - {"domain", "origins", "k_anonymity", "gpc_mode", "goals", "funnels", *_DOOR_KEYS})
     if unknown:
         raise ConfigError(f"{where}: site {domain}: unknown key(s) {', '.join(unknown)}")
-    return Site(domain=domain.strip().lower(), origins=normalized, k_anonymity=k, gpc_mode=gpc_mode)
+    doors = _doors(item, domain, where)
+    goals, funnels = _goals(item, f"{where}: site {domain}")
+    return Site(
+        domain=domain.strip().lower(),
+        origins=normalized,
+        k_anonymity=k,
+        gpc_mode=gpc_mode,
+        goals=goals,
+        funnels=funnels,
+        **doors,
+    )
+
+
+def _goal_text(value: Any, where: str) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    if not (text.startswith("/") or (text.startswith("event:") and text[6:].strip())) or len(text) > 300:
+        raise ConfigError(f"{where}: {value!r} is not a goal: a path (/thank-you) or event:NAME (event:signup)")
+    return text
+
+
+def _goals(item: dict[str, Any], where: str) -> tuple[tuple[Goal, ...], tuple[Funnel, ...]]:
+    """[[sites.goals]] (name, goal) and [[sites.funnels]] (name, steps: 2 to 8 goals)."""
+    goals, funnels = [], []
+    for kind in ("goals", "funnels"):
+        entries = item.get(kind, [])
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ConfigError(f"{where}: [[sites.{kind}]] must be a list of tables")
+        for entry in entries:
+            name = entry.get("name")
+            if not isinstance(name, str) or not name.strip():
+                raise ConfigError(f"{where}: each [[sites.{kind}]] entry needs a name")
+            field = "goal" if kind == "goals" else "steps"
+            if unknown := sorted(set(entry) - {"name", field}):
+                raise ConfigError(f"{where}: {kind[:-1]} {name}: unknown key(s) {', '.join(unknown)}")
+            if kind == "goals":
+                goals.append(Goal(name.strip(), _goal_text(entry.get("goal"), f"{where}: goal {name}")))
+                continue
+            steps = entry.get("steps")
+            if not isinstance(steps, list) or not 2 <= len(steps) <= 8:
+                raise ConfigError(f"{where}: funnel {name}: steps must be a list of 2 to 8 goals")
+            funnels.append(Funnel(name.strip(), tuple(_goal_text(s, f"{where}: funnel {name}") for s in steps)))
+    return tuple(goals), tuple(funnels)
+
+
+_DOOR_KEYS = ("umami_website_id", "matomo_site_id", "server_side", "ids_after_consent")
+
+
+def _doors(item: dict[str, Any], domain: str, where: str) -> dict[str, Any]:
+    """A site's keys for the Plausible, Umami and Matomo doors (docs/migrate.md)."""
+    umami = item.get("umami_website_id")
+    if umami is not None and not (isinstance(umami, str) and re.fullmatch(r"[0-9A-Fa-f-]{32,36}", umami.strip())):
+        raise ConfigError(f'{where}: site {domain}: umami_website_id must be a UUID such as "2f9a…-…"')
+    matomo = item.get("matomo_site_id")
+    if matomo is not None and (isinstance(matomo, bool) or not isinstance(matomo, int) or matomo < 1):
+        raise ConfigError(f"{where}: site {domain}: matomo_site_id must be a positive whole number")
+    flags = {}
+    for key in ("server_side", "ids_after_consent"):
+        value = item.get(key, False)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: site {domain}: {key} must be true or false")
+        flags[key] = value
+    return {"umami_website_id": umami.strip().lower() if umami else None, "matomo_site_id": matomo, **flags}
 
 
 def _origin(value: str, domain: str, where: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from collector.admin import channel as admin
 from collector.admin.ops import OpError, run_op
 from collector.app import FEATURES, OPS
+from collector.cli.shell import shell, shell_arguments
 from collector.durable.journal import Journal, Sealer
 from collector.durable.process import journal_lock
 from collector.durable.writer import replay
@@ -33,7 +34,7 @@ def run_anywhere(settings: Settings, name: str, args: dict[str, Any]) -> Any:
         pass
     keys = load_keys(settings.key_path, create=False) if settings.encrypt else None
     key = keys.database_key if keys else None
-    con = open_database(settings.database_path, key)
+    con = open_database(settings.database_path, key, memory_mb=settings.database_memory_mb)
     held: contextlib.AbstractContextManager[Journal | None] = contextlib.nullcontext()
     if settings.journal_path.exists():
         held = _locked_journal(settings.journal_path)
@@ -65,13 +66,16 @@ def _locked_journal(folder: Path) -> Iterator[Journal]:
 
 
 def _serve(settings: Settings, ns: argparse.Namespace, run: Run) -> int:
+    from collector.http.runner import listen
+
+    sock = listen(settings)  # a busy port fails here, before the data directory is touched
     if settings.sink:
         from collector.scaleout.node import serve_ingest
 
-        return serve_ingest(settings)
+        return serve_ingest(settings, sock)
     from collector.app import serve
 
-    return serve(settings)
+    return serve(settings, sock=sock)
 
 
 def _serve_arguments(serve: argparse.ArgumentParser, common: Common) -> None:
@@ -82,9 +86,10 @@ def _serve_arguments(serve: argparse.ArgumentParser, common: Common) -> None:
 
 
 def _load(settings: Settings, ns: argparse.Namespace, run: Run) -> int:
+    from collector.http.runner import listen
     from collector.scaleout.loader import run_load
 
-    return run_load(settings, ns.source)
+    return run_load(settings, ns.source, listen(settings))
 
 
 def _load_arguments(load: argparse.ArgumentParser, common: Common) -> None:
@@ -122,6 +127,7 @@ COMMANDS = (
     Command("serve", "run the collector (ingest, snippet, APIs)", _serve, _serve_arguments),
     Command("load", "load events from NATS JetStream into DuckDB, and serve the read APIs", _load, _load_arguments),
     Command("snippet", "print the <script> tag a site embeds, with its integrity hash", _snippet, _snippet_arguments),
+    Command("shell", "SQL on an analyst's snapshot (collector export), no DuckDB CLI needed", shell, shell_arguments),
 )
 
 

@@ -21,11 +21,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from collector.access.auth import AuthError
+from collector.access.challenge import AuthError
 from collector.access.guard import Access, auth_error_response
 from collector.admin.channel import AdminServer
 from collector.devices.detect import Detector
-from collector.devices.detect import warm as warm_devices
 from collector.durable.journal import Sealer
 from collector.durable.writer import Writer
 from collector.feature import Feature, op_table
@@ -33,6 +32,7 @@ from collector.heap import freeze_long_lived
 from collector.http import openapi
 from collector.http.accesslog import AccessLog
 from collector.http.asgi import App, Direct, respond_json
+from collector.http.doors import door_routes
 from collector.http.headers import SecurityHeadersMiddleware
 from collector.http.ingest import Ingest
 from collector.http.pages import demo_page, snippet_response
@@ -60,6 +60,7 @@ class Live:
     ingest: Ingest | None = None
     access: Access | None = None
     devices: Detector | None = None
+    admin: AdminServer | None = None  # the CLI's socket: features settle their in-memory state after its ops
 
 
 L = TypeVar("L", bound=Live)
@@ -80,16 +81,16 @@ def build_app(settings: Settings, features: Sequence[Feature[L]], live: L, *, ru
         remote = IngestConfig(settings, rt.keys.pepper, rt.salts)  # the pipeline runs in the journal process
         hooks = [*(hook for feature in features for hook in feature.hooks), scrubbed_hook(scrubbed)]
         writer = Writer(rt.con, journal, sealer, remote, settings.writer_batch_events, hooks, scrubbed=scrubbed)
-        ingest = Ingest(settings, writer)
         access = Access(rt.con)
-        # Loading the device rules takes seconds (the segments API detects devices too): pay it before serving,
-        # while the zygote loads its own. Every brand's model rules are built only where the pipeline runs.
-        await anyio.to_thread.run_sync(warm_devices, False)
+        ingest = Ingest(settings, writer, access)
+        # The device rules live where the pipeline runs (the journal process); the server loads its own copy
+        # only if the segments API is asked to detect a device.
         writer.start()
         admin = AdminServer(settings, rt.con, ops, writer.sync, writer.seal_off)
         await admin.start()
         maintenance = asyncio.create_task(_maintain(rt, writer))
         live.runtime, live.writer, live.ingest, live.access, live.devices = rt, writer, ingest, access, devices
+        live.admin = admin
         app.state.live = live
         app.state.access = access
         try:
@@ -111,7 +112,10 @@ def build_app(settings: Settings, features: Sequence[Feature[L]], live: L, *, ru
             log.info("collector stopped", extra={"events": writer.stats.events})
 
     routes: list[BaseRoute] = [*_pages(settings), *_described(openapi.document(settings, features))]
-    direct = [Direct("/api/event", frozenset({"POST", "OPTIONS"}), when_up(lambda: live.ingest))]
+    direct = [
+        Direct("/api/event", frozenset({"POST", "OPTIONS"}), when_up(lambda: live.ingest)),
+        *door_routes(lambda: live.ingest),
+    ]
     for feature in features:
         routes += feature.routes(settings, live) if feature.routes else ()
         direct += (Direct(*route) for route in (feature.direct(settings, live) if feature.direct else ()))

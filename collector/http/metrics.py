@@ -115,6 +115,12 @@ def render(
             "Events replayed from the journal at start-up.",
             [({}, stats.replayed)],
         )
+        out.family(
+            "collector_journal_records_lost",
+            "gauge",
+            "Damaged journal records found at start-up, in segments set aside (collector status names them).",
+            [({}, stats.records_lost)],
+        )
     if access is not None:
         out.family(
             "collector_api_calls_total",

@@ -177,8 +177,12 @@ def _core_paths(settings: Settings) -> dict[str, Any]:
     origin = {
         "name": "Origin",
         "in": "header",
-        "required": True,
-        "description": "The page's origin; must be registered for the event's site",
+        "required": False,
+        "description": (
+            "The page's origin; must be registered for the event's site. Without it, a Referer from a registered"
+            " origin stands for it; without either, the site must have server_side = true, or the request an"
+            " Authorization: Bearer token with the ingest scope"
+        ),
         "schema": {"type": "string", "enum": origins},
     }
     body_schema = {
@@ -202,7 +206,10 @@ def _core_paths(settings: Settings) -> dict[str, Any]:
                 "parameters": [origin],
                 "requestBody": {
                     "required": True,
-                    "description": f"At most {settings.max_body_bytes} bytes",
+                    "description": (
+                        f"At most {settings.max_body_bytes} bytes. Plausible's payloads (`v`, or the Events API's"
+                        " `name`, `url`, `domain`) are read as Plausible sends them (docs/migrate.md)"
+                    ),
                     "content": {"application/json": {"schema": body_schema}, "text/plain": {"schema": body_schema}},
                 },
                 "responses": {
@@ -280,7 +287,7 @@ def merge(paths: dict[str, Any], more: dict[str, Any], source: str) -> None:
 
 def document(settings: Settings, features: Sequence[Feature[Any]]) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the core and `features`."""
-    paths = _core_paths(settings)
+    paths = _core_paths(settings) | _door_paths(settings)
     schemas = dict(SCHEMAS) | {"Event": _event_schema(settings)}
     for feature in features:
         merge(paths, feature.paths(settings), feature.name)
@@ -305,3 +312,103 @@ def document(settings: Settings, features: Sequence[Feature[Any]]) -> dict[str, 
         },
         "security": [{"bearer": []}],
     }
+
+
+def _answers(success: dict[str, Any]) -> dict[str, Any]:
+    """A door's answers: its own success, and the errors every door shares with /api/event."""
+    return {
+        **success,
+        "400": {"$ref": "#/components/responses/BadRequest"},
+        "401": {"$ref": "#/components/responses/Unauthorized"},
+        "403": error("The origin, the Referer or the site is not registered, or the sender may not send"),
+        "408": error("The body arrived too slowly"),
+        "413": error("The body is too large"),
+        "415": error("The content type is not application/json or text/plain"),
+        "429": {"$ref": "#/components/responses/TooManyRequests"},
+        "503": {"$ref": "#/components/responses/Unavailable"},
+    }
+
+
+def _door(summary: str, operation: str, success: dict[str, Any], **more: Any) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "operationId": operation,
+        "tags": ["doors"],
+        "security": [],
+        **more,
+        "responses": _answers(success),
+    }
+
+
+def _preflight(operation: str) -> dict[str, Any]:
+    return {
+        "summary": "CORS preflight for registered origins",
+        "operationId": operation,
+        "tags": ["doors"],
+        "security": [],
+        "responses": {"204": {"description": "The origin may send"}, "403": error("The origin is not registered")},
+    }
+
+
+def _door_paths(settings: Settings) -> dict[str, Any]:
+    """The Umami and Matomo doors (collector.http.doors; docs/migrate.md says what each carries)."""
+    an_object = {"schema": {"type": "object"}}
+    stored = {"description": "Stored durably", "content": {"application/json": an_object}}
+    umami = {
+        "type": "object",
+        "required": ["payload"],
+        "properties": {
+            "type": {"enum": ["event", "identify"]},
+            "payload": {
+                "type": "object",
+                "required": ["website"],
+                "properties": {"website": {"type": "string", "description": "umami_website_id"}},
+            },
+        },
+    }
+    umami_body = {"required": True, "content": {"application/json": {"schema": umami}}}
+    bulk = {
+        "type": "object",
+        "required": ["requests"],
+        "properties": {
+            "requests": {
+                "type": "array",
+                "items": {"type": "string", "description": "?idsite=…&rec=1&url=…"},
+                "minItems": 1,
+                "maxItems": settings.max_batch_events,
+            },
+            "token_auth": {"type": "string"},
+        },
+    }
+    one = {"type": "object", "required": ["idsite"], "properties": {"idsite": {"type": "string"}}}
+    recorded = {"description": "Stored durably, dropped by a filter, or nothing to record"}
+    gif = {
+        "description": "A 1x1 GIF (GET), or a bulk request's status",
+        "content": {"image/gif": {"schema": {"type": "string"}}, "application/json": an_object},
+    }
+    idsite = {
+        "name": "idsite",
+        "in": "query",
+        "required": True,
+        "description": "Matomo's site id (matomo_site_id), with rec, url and the tracking API's other parameters",
+        "schema": {"type": "string"},
+    }
+    form = {
+        "required": True,
+        "description": "A bulk request, or one request's parameters as a form",
+        "content": {"application/json": {"schema": bulk}, "application/x-www-form-urlencoded": {"schema": one}},
+    }
+    paths: dict[str, Any] = {
+        "/api/send": {
+            "post": _door("Umami's tracker and @umami/node", "umamiSend", {"200": stored}, requestBody=umami_body),
+            "options": _preflight("umamiPreflight"),
+        }
+    }
+    for name in ("matomo", "piwik"):
+        summary = "Matomo's tracking API: a GET, a form POST or a bulk JSON POST"
+        paths[f"/{name}.php"] = {
+            "get": _door(summary, f"{name}Get", {"200": gif, "204": recorded}, parameters=[idsite]),
+            "post": _door(summary, f"{name}Post", {"200": gif, "204": recorded}, requestBody=form),
+            "options": _preflight(f"{name}Preflight"),
+        }
+    return paths

@@ -27,7 +27,9 @@ _DEMO = """<!doctype html>
 <body>
 <h1>collector is running</h1>
 <p>This page embeds the snippet, so opening it records a page view for the site <code>{site}</code>.
-Run <code>collector status</code> to see it counted.</p>
+Run <code>.venv/bin/collector status</code> in the clone (or <code>collector status</code> where it is installed)
+to see it counted. A headless or automated browser (one with <code>navigator.webdriver</code> set) is counted
+under the drop reason <code>automation</code>, not as a visit.</p>
 <p>Embed it on your own site with:</p>
 <pre>&lt;script defer src="http://{host}/js/collector.js" data-site="example.com"&gt;&lt;/script&gt;</pre>
 <script defer src="/js/collector.js" data-site="{site}" data-allow-local></script>

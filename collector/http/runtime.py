@@ -64,7 +64,11 @@ def open_runtime(settings: Settings) -> Runtime:
                 "a new key could not read the data"
             ) from None
         raise
-    con = open_database(settings.database_path, keys.database_key if settings.encrypt else None)
+    con = open_database(
+        settings.database_path,
+        keys.database_key if settings.encrypt else None,
+        memory_mb=settings.database_memory_mb,
+    )
     try:
         migrate(con)
         salts = Salts(settings.salt_grace_hours)

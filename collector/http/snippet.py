@@ -16,6 +16,8 @@ from collector.resources import resource_dir
 PATH = "/js/collector.js"
 CACHE_CONTROL = "public, max-age=3600, stale-while-revalidate=86400"
 _SITE = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+# The hosts the snippet treats as local (snippet/src/collector.js): it records nothing there without data-allow-local.
+_LOCAL = re.compile(r"^(127\.|\[::1\]$|::1$)|localhost$")
 
 
 class TagError(ValueError):
@@ -83,8 +85,14 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
+def is_local(site: str) -> bool:
+    """A site on this machine (localhost, *.localhost, 127.*, ::1), where the snippet stays silent unless told."""
+    return bool(_LOCAL.search(site.lower()))
+
+
 def tag(snippet: Snippet, collector_url: str, site: str, integrity: bool = True) -> str:
-    """The <script> element a site pastes into its pages."""
+    """The <script> element a site pastes into its pages; for a local site it carries data-allow-local, without
+    which the snippet records nothing on a local page."""
     parts = urlsplit(collector_url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise TagError(
@@ -94,6 +102,8 @@ def tag(snippet: Snippet, collector_url: str, site: str, integrity: bool = True)
         raise TagError(f"site must be a domain name like example.com: {site!r}")
     src = collector_url.rstrip("/") + PATH
     attrs = f'defer src="{html.escape(src)}" data-site="{site.lower()}"'
+    if is_local(site):
+        attrs += " data-allow-local"
     if integrity:
         # crossorigin makes the browser check the hash on a CORS response (the collector sends
         # Access-Control-Allow-Origin: * for the snippet) and sends no cookies.

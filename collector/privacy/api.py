@@ -18,20 +18,20 @@ import duckdb
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from collector.access.auth import AuthError, Principal, audit, authenticate, authorize
+from collector.access.auth import Principal, audit, authenticate, authorize
+from collector.access.challenge import AuthError, challenge
 from collector.errors import ClientError
 from collector.http.bodies import json_object, read_capped
 from collector.ingest.clientip import client_ip, parse_proxies
 from collector.ingest.parsing import media_type
 from collector.ingest.ratelimit import TokenBucket
-from collector.privacy.csp import parse_reports, record, third_party_counts
+from collector.privacy.csp import MEDIA_TYPES, ReportLimits, TooManyReports, parse_reports, record, third_party_counts
 from collector.privacy.rights import RightsError, Subject, erase, export, link_identity, subject_for
 from collector.settings import Settings
 from collector.storage import store
 
 log = logging.getLogger("collector.privacy")
 MAX_BODY = 16 * 1024
-MAX_REPORT_BODY = 64 * 1024
 BROWSER_REQUESTS_PER_MINUTE = 10
 MAX_ADDRESSES = 10_000
 T = TypeVar("T")
@@ -43,7 +43,7 @@ def per_minute(requests: int) -> TokenBucket:
 
 
 def _error(exc: ClientError, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(exc.as_json(), exc.status, headers=headers)
+    return JSONResponse(exc.as_json(), exc.status, headers=(headers or {}) | challenge(exc.status))
 
 
 class PrivacyAPI:
@@ -65,6 +65,7 @@ class PrivacyAPI:
         self.proxies = parse_proxies(settings.trusted_proxies)
         self.all_origins = frozenset(o for s in settings.sites for o in s.origins)
         self.limit = per_minute(BROWSER_REQUESTS_PER_MINUTE)
+        self.csp_limits = ReportLimits(settings)
 
     def cors(self, origin: str | None) -> dict[str, str]:
         if origin is None or origin not in self.all_origins:
@@ -215,16 +216,16 @@ class PrivacyAPI:
     async def csp_report(self, request: Request) -> Response:
         origin = request.headers.get("origin")
         cors = self.cors(origin)
+        limits = self.csp_limits
         try:
-            if media_type(request.headers.get("content-type")) not in (
-                "application/csp-report",
-                "application/reports+json",
-                "application/json",
-            ):
+            peer = request.client.host if request.client else None
+            ip = client_ip(peer, request.headers.get("x-forwarded-for"), self.proxies)
+            limits.check_client(ip, request.headers.get("user-agent", ""))
+            if media_type(request.headers.get("content-type")) not in MEDIA_TYPES:
                 raise ClientError(
                     "content type must be application/csp-report or application/reports+json", "content-type", 415
                 )
-            body = await _read(request, MAX_REPORT_BODY)
+            body = await _read(request, limits.max_body)
             violations = parse_reports(body)
             name = request.query_params.get("site") or _site_from_origin(self.settings, origin)
             for v in violations if name is None else ():
@@ -234,12 +235,15 @@ class PrivacyAPI:
             site = self.settings.site(name) if name else None
             if site is None:
                 raise ClientError("site is not registered", "site", 403)
+            limits.check_site(site.domain, len(violations))
             own = frozenset(h for h in (request.url.hostname, self.settings.host) if h)
             counts = third_party_counts(site, violations, own)
             day = datetime.now(UTC).date()
             await self._in_thread(lambda cur: record(cur, site.domain, day, counts))
         except ClientError as exc:
-            return _error(exc, cors)
+            limits.count(exc)
+            wait = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyReports) else {}
+            return _error(exc, cors | wait)
         return Response(status_code=204, headers=cors)
 
 

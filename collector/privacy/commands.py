@@ -13,7 +13,7 @@ from collector.settings import ConfigError, Settings
 
 
 def _dump(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode()
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC, default=str).decode()
 
 
 def _subject_args(ns: argparse.Namespace) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def _requests(settings: Settings, ns: argparse.Namespace, run: Run) -> int:
         print("no open privacy requests")
     for r in rows:
         state = "OVERDUE" if r["overdue"] else ("done" if r["completed"] else "open")
-        when = f"received {r['received'][:19]}  due {r['due'][:10]}"
+        when = f"received {r['received'][:19].replace('T', ' ')} UTC  due {r['due'][:10]}"
         print(f"{r['request']}  {r['kind']:<9} {r['site']:<20} {when}  {state}")
     return 1 if any(r["overdue"] for r in rows) else 0
 
@@ -79,6 +79,18 @@ def _purge(settings: Settings, ns: argparse.Namespace, run: Run) -> int:
     for table, n in sorted(result["deleted"].items()):
         print(f"{table}: {n} row(s) older than {result['cutoffs'][table][:10]} deleted")
     return 0
+
+
+def _salts(settings: Settings, ns: argparse.Namespace, run: Run) -> int:
+    day = run(settings, "salts-renew", {})["day"]
+    print(f"the salt of {day} is replaced: visitors seen from now on cannot be linked to earlier ones today")
+    print("(a running server takes it at its next maintenance tick, within a minute)")
+    return 0
+
+
+def _salts_arguments(p: argparse.ArgumentParser, common: Common) -> None:
+    common(p)
+    p.add_argument("action", choices=("renew",), help="renew: replace today's salt with a fresh one now")
 
 
 def _csp(settings: Settings, ns: argparse.Namespace, run: Run) -> int:
@@ -139,4 +151,5 @@ COMMANDS = (
     ),
     Command("purge", "delete rows older than the [retention] windows now", _purge),
     Command("csp", "print a Content-Security-Policy that allows only first-party sources", _csp, _csp_arguments),
+    Command("salts", "renew today's salt now (unlinks today's visitors before and after)", _salts, _salts_arguments),
 )

@@ -78,6 +78,7 @@ FEATURE: Feature[Up] = Feature(
         "request-add": ops.request_add_op,
         "request-done": ops.request_done_op,
         "purge": ops.purge_op,
+        "salts-renew": ops.salts_renew_op,
     },
     commands=COMMANDS,
     paths=described(OPENAPI_PATHS),

@@ -22,6 +22,7 @@ from collector.privacy.rights import (
     subject_for,
 )
 from collector.settings import Settings
+from collector.storage.salts import renew_today
 
 Right = Callable[[duckdb.DuckDBPyConnection, Settings, Subject, str, Any], dict[str, Any]]
 
@@ -80,3 +81,7 @@ def request_done_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: di
 
 def purge_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
     return purge(con, settings)
+
+
+def salts_renew_op(con: duckdb.DuckDBPyConnection, settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
+    return {"day": renew_today(con).isoformat()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio.to_thread
@@ -33,6 +33,7 @@ class Window:
 
 WINDOWS = (
     Window("events", "events_days", ("ts",)),
+    Window("engagement", "events_days", ("ts",)),
     Window("profiles", "profiles_days", ("last_seen", "updated_at", "ts")),
     Window("profile_sections", "profiles_days", ("day",)),
     Window("profile_events", "profiles_days", ("day",)),
@@ -70,12 +71,12 @@ def purge(con: duckdb.DuckDBPyConnection, settings: Settings, at: datetime | Non
             extra = f" AND {window.only}" if window.only else ""
             row = con.execute(f'DELETE FROM "{window.table}" WHERE "{column}" < ?{extra}', [cutoff]).fetchone()
             deleted[window.table] = int(row[0]) if row else 0
-            cutoffs[window.table] = cutoff.isoformat()
+            cutoffs[window.table] = cutoff.replace(tzinfo=UTC).isoformat()
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return {"at": at.isoformat(), "deleted": deleted, "cutoffs": cutoffs}
+    return {"at": at.replace(tzinfo=UTC).isoformat(), "deleted": deleted, "cutoffs": cutoffs}
 
 
 async def purge_daily(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:

@@ -231,7 +231,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytes | bytearray):
         return bytes(value).hex()
     if isinstance(value, datetime):
-        return value.isoformat()
+        return value.replace(tzinfo=UTC).isoformat()  # stored naive, in UTC
     return str(value)
 
 
@@ -253,9 +253,9 @@ def list_requests(
                 "kind": kind,
                 "site": site,
                 "channel": channel,
-                "received": received.isoformat(),
-                "due": due.isoformat(),
-                "completed": completed.isoformat() if completed else None,
+                "received": received.replace(tzinfo=UTC).isoformat(),
+                "due": due.replace(tzinfo=UTC).isoformat(),
+                "completed": completed.replace(tzinfo=UTC).isoformat() if completed else None,
                 "rows": rows,
                 "note": note,
                 "overdue": completed is None and due < at,

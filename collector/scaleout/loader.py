@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -39,6 +40,7 @@ from collector.scaleout.stream import (
     STREAM,
     BadMessage,
     Columns,
+    check_servers,
     close_quietly,
     connect,
     decode,
@@ -386,11 +388,13 @@ def loader_feature(servers: Sequence[str]) -> Feature[Live]:
     return Feature("scale-out loader", lifespan=consume)
 
 
-def run_load(settings: Settings, source: str) -> int:
-    """The loader node: the embedded collector (DuckDB, read APIs, admin socket) plus the stream consumer."""
+def run_load(settings: Settings, source: str, sock: socket.socket | None = None) -> int:
+    """The loader node: the embedded collector (DuckDB, read APIs, admin socket) plus the stream consumer.
+    A source where no NATS server answers is refused before the data directory is opened."""
     try:
         servers = parse_servers(source)
+        check_servers(servers)
     except ConfigError as exc:
         print(f"collector: {exc}", file=sys.stderr)
         return 2
-    return serve(settings, [loader_feature(servers)])
+    return serve(settings, [loader_feature(servers)], sock)

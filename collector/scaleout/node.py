@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import secrets
+import socket
 import sys
 import time
 import uuid
@@ -40,6 +41,7 @@ from collector.durable.counts import Tally
 from collector.durable.wire import RawRequest, Refusal
 from collector.heap import freeze_long_lived
 from collector.http.asgi import App, Direct, respond_json
+from collector.http.doors import door_routes
 from collector.http.ingest import Ingest
 from collector.http.pages import demo_page, snippet_response
 from collector.http.runner import run_app
@@ -50,7 +52,7 @@ from collector.ingest.accept import Acceptor
 from collector.ingest.pipeline.steps import Detect, build_pipeline
 from collector.ingest.ratelimit import RateLimits
 from collector.logs import configure_logging
-from collector.scaleout.stream import StreamSink, close_quietly, connect, ensure_stream, parse_servers
+from collector.scaleout.stream import StreamSink, check_servers, close_quietly, connect, ensure_stream, parse_servers
 from collector.settings import ConfigError, Settings
 
 log = logging.getLogger("collector.ingestnode")
@@ -207,7 +209,13 @@ def create_ingest_app(settings: Settings, pepper: bytes, *, detector: Detect | N
         Route("/js/collector.js", script, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
-    return App(direct=[Direct("/api/event", frozenset({"POST", "OPTIONS"}), event)], routes=routes, lifespan=lifespan)
+
+    def up() -> Ingest | None:
+        ingest = state.get("ingest")
+        return ingest if isinstance(ingest, Ingest) else None
+
+    direct = [Direct("/api/event", frozenset({"POST", "OPTIONS"}), event), *door_routes(up)]
+    return App(direct=direct, routes=routes, lifespan=lifespan)
 
 
 async def _retry(make: Callable[[], Awaitable[T]], wait_seconds: float = 30.0) -> T:
@@ -240,12 +248,13 @@ async def _send_drops(sink: StreamSink) -> None:
             log.warning("drop counts not published yet: %s", exc)
 
 
-def serve_ingest(settings: Settings) -> int:
+def serve_ingest(settings: Settings, sock: socket.socket | None = None) -> int:
+    """The ingest node under uvicorn; 2, before it listens, without the pepper or a NATS server that answers."""
     configure_logging(settings.log_level)
     try:
         pepper = load_pepper(settings)
-        parse_servers(settings.sink)
+        check_servers(parse_servers(settings.sink))
     except (ConfigError, KeyFileError) as exc:
         print(f"collector: {exc}", file=sys.stderr)
         return 2
-    return run_app(settings, create_ingest_app(settings, pepper))
+    return run_app(settings, create_ingest_app(settings, pepper), sock)

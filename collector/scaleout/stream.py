@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
@@ -95,6 +96,28 @@ async def connect(servers: Sequence[str], name: str) -> Client:
         return await asyncio.wait_for(connecting, CONNECT_WAIT_SECONDS)
     except (TimeoutError, OSError, nats.errors.Error) as exc:
         raise ConfigError(f"no NATS server answers at {', '.join(servers)}: {exc!r}") from None
+
+
+PROBE_SECONDS = 2.0
+
+
+def check_servers(servers: Sequence[str], timeout: float = PROBE_SECONDS) -> None:
+    """Fail fast, before anything starts, when no server of the list answers as a NATS server does (an INFO
+    line); ConfigError names every server tried and why each failed."""
+    failures = []
+    for server in servers:
+        parts = urlsplit(server)
+        address = (parts.hostname or "", parts.port or 4222)
+        try:
+            with socket.create_connection(address, timeout=timeout) as sock:
+                sock.settimeout(timeout)
+                if sock.recv(5) == b"INFO ":
+                    return
+                failures.append(f"{server} (not a NATS server)")
+        except OSError as exc:
+            reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc)).lower()
+            failures.append(f"{server} ({reason})")
+    raise ConfigError(f"no NATS server answers; tried {', '.join(failures)}")
 
 
 async def ensure_stream(js: JetStreamContext, replicas: int, wait_seconds: float = 30.0) -> None:

@@ -29,3 +29,16 @@ class Salts(SaltCache):
             self._salts = {day: bytes(salt) for day, salt in rows}
             self.version += 1
         return expired
+
+
+def renew_today(con: duckdb.DuckDBPyConnection, now: datetime | None = None) -> date:
+    """Replace today's salt with a fresh one: visitors hashed before and after can no longer be linked. A running
+    server takes the new salt at its next maintenance tick (Salts.rotate keeps what the database holds)."""
+    today = (now or datetime.now(UTC)).date()
+    created = datetime.now(UTC).replace(tzinfo=None)
+    con.execute(
+        "INSERT INTO salts VALUES (?, ?, ?) ON CONFLICT (day) DO UPDATE SET salt = excluded.salt, "
+        "created_at = excluded.created_at",
+        [today, secrets.token_bytes(32), created],
+    )
+    return today

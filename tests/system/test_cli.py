@@ -110,7 +110,9 @@ def test_offline_the_cli_waits_for_an_append_still_under_way_and_replays_it(
             raise
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert orjson.loads(out)["sites"] == [{"site": "example.com", "events": 1, "last_event": "2026-11-25T12:00:00"}]
+    assert orjson.loads(out)["sites"] == [
+        {"site": "example.com", "events": 1, "last_event": "2026-11-25T12:00:00+00:00"}
+    ]
 
 
 def test_offline_the_cli_refuses_a_journal_still_held_after_its_wait_and_leaves_it_alone(

@@ -37,7 +37,7 @@ def test_token_lifecycle_through_a_running_server_then_on_the_file(tmp_path: Pat
         trail = orjson.loads(server.run("audit", "--json", "--token", "prom").stdout)
         assert [(r["action"], r["outcome"]) for r in trail] == [("GET /metrics", "allowed")]
         everything = server.run("audit", "--limit", "2")
-        assert everything.stdout.splitlines()[0].split()[2:5] == ["(invalid", "token)", "GET"]
+        assert everything.stdout.splitlines()[0].split()[2:6] == ["UTC", "(invalid", "token)", "GET"]
         assert len(everything.stdout.splitlines()) == 2
     finally:
         log = server.stop()

@@ -35,5 +35,6 @@ def test_drop_reasons_are_the_strings_counted_in_the_drops_table() -> None:
         "privacy_signal",
         "invalid_url",
         "unknown_site",
+        "foreign_page",
     ]
     assert drop(event(), DropReason.BOT).dropped == "bot"

@@ -23,6 +23,7 @@ STEPS = [
     "put_device",
     "strip_click_ids",
     "put_url",
+    "drop_foreign_page",
     "put_scrubbed",
     "put_visitor_hash",
 ]
