@@ -104,9 +104,13 @@ def main() -> int:
     parser.add_argument("--backlog", type=int, default=300_000, help="events published straight into the stream")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check in seconds that the bench runs")
     args = parser.parse_args()
+    batches: tuple[int, ...] = (1, 20)
     if args.quick:
+        # One batch size, no warm-up phases and no fault drill (tests/system/test_scaleout.py runs the drill):
+        # every role still takes, ships and loads events, and the figures print.
         args.seconds = 1
         args.backlog = 5_000
+        batches = (20,)
     root = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     script = root / "beacons.lua"
     script.write_text(WRK_SCRIPT)
@@ -124,8 +128,9 @@ def main() -> int:
         ingest_urls = [f"{url}/api/event" for url in ingest_nodes]
         wrk_events = 0
         results: dict[int, tuple[float, float, float, float]] = {}
-        for batch in (1, 20):
-            wrk(embedded_url, 1, batch, f"ew{batch}-", script)  # warm-up: caches, buffers, first loads
+        for batch in batches:
+            if not args.quick:
+                wrk(embedded_url, 1, batch, f"ew{batch}-", script)  # warm-up: caches, buffers, first loads
             before = cpu([cluster.embedded])
             t = time.monotonic()
             events = wrk(embedded_url, args.seconds, batch, f"e{batch}-", script)
@@ -134,8 +139,9 @@ def main() -> int:
             label = f"embedded, {batch:>2} event(s)/request"
             print(f"{label:<34}{rate_embedded:>10,.0f}{'collector':>22} {embedded_cpu:8.1f}")
 
-            wrk_events += wrk(ingest_urls, 1, batch, f"cw{batch}-", script, connections=8)
-            cluster.wait_drained()
+            if not args.quick:
+                wrk_events += wrk(ingest_urls, 1, batch, f"cw{batch}-", script, connections=8)
+                cluster.wait_drained()
             # The loader (on the DuckDB machine in production) waits while the ingest nodes are timed, so that it
             # does not compete with them for these 2 cores; its CPU is taken over the drain that follows.
             cluster.pause_loader()
@@ -161,7 +167,7 @@ def main() -> int:
         # the stream, as ingest nodes group events under load, to reach a backlog worth timing) and time the drain.
         cluster.pause_loader()
         t = time.monotonic()
-        backlog = wrk(ingest_urls, 2, 100, "b-", script, connections=8)
+        backlog = wrk(ingest_urls, args.seconds if args.quick else 2, 100, "b-", script, connections=8)
         wrk_events += backlog
         fill_rate = backlog / (time.monotonic() - t)
         print(f"cluster, 100 events/request (fill)  {fill_rate:>10,.0f}")
@@ -178,7 +184,7 @@ def main() -> int:
         cluster.wait_drained()
 
         # The fault drill, with a client that remembers every event that got a 202.
-        load = asyncio.run(drill(cluster))
+        load = Load(batch=20) if args.quick else asyncio.run(drill(cluster))
         cluster.wait_drained(timeout=60)
         t = time.monotonic()
         code = cluster.loader.stop()
@@ -190,9 +196,13 @@ def main() -> int:
             "SELECT count(*), count(DISTINCT event_id), count(*) FILTER (path LIKE '/w/%'),"
             " count(DISTINCT path) FILTER (path LIKE '/p/%') FROM events"
         )[0]
-        print(
-            f"fault drill: {len(load.acked):,} events got a 202 ({load.statuses}); lost {lost}, stored twice {doubled}"
-        )
+        if args.quick:
+            print("fault drill: not run with --quick")
+        else:
+            print(
+                f"fault drill: {len(load.acked):,} events got a 202 ({load.statuses}); "
+                f"lost {lost}, stored twice {doubled}"
+            )
         print(f"all phases: {total:,} events stored, {distinct:,} distinct ids; wrk events: {wrk_rows:,} stored")
         print(f"            for {wrk_events:,} acknowledged; published straight: {published:,} of {args.backlog:,}")
         for batch, (rate_e, cpu_e, rate_c, cpu_i) in results.items():

@@ -70,7 +70,9 @@ async def ingest(
     await writer.ping()  # the journal process is up (its start-up is not ingest)
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    writer.sync()
+    # sync() blocks until the rows are loaded; the loop must keep running meanwhile, as it carries them.
+    if not await asyncio.to_thread(writer.sync):
+        raise SystemExit("the writer did not load the journaled events within 30 s")
     elapsed = time.perf_counter() - started
     writer.close()
     stored = con.execute("SELECT count(*) FROM events").fetchone()

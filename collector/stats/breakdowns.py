@@ -10,6 +10,7 @@ database's time; a quieter day is always current.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from pathlib import Path
 import duckdb
 
 _SQL = Path(__file__).with_name("breakdowns.sql")
+# One entry of the attributes family's unnest list (a line of breakdowns.sql), and a comma left before its end.
+_ATTRIBUTE = re.compile(r"(\n\s*\{'dimension': '(\w+)'[^\n]*\},?)")
+_TRAILING_COMMA = re.compile(r",(\s*\], recursive)")
 _LOCK = threading.Lock()
 DUTY = 10.0  # a day is rebuilt again only after DUTY times its last build time has passed
 CHUNK_DAYS = 7  # days rebuilt in one statement, to bound memory on a first build
@@ -43,6 +47,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "visit_starts": ("entry_page", "referrer", "campaign"),
 }
 DIMENSIONS = frozenset(d for dims in FAMILIES.values() for d in dims)
+# The `total` rows without their visit counts: a filtered scope's floor when no query reads the totals.
+SITE_COUNTS = "site_counts"
 
 
 def families_of(dimensions: frozenset[str]) -> tuple[str, ...]:
@@ -51,12 +57,24 @@ def families_of(dimensions: frozenset[str]) -> tuple[str, ...]:
 
 
 @cache
-def rollup_sql(families: tuple[str, ...] = tuple(FAMILIES)) -> str:
-    """The rollup INSERT for these families (all of them by default)."""
-    if not families or not set(families) <= set(FAMILIES):
+def rollup_sql(families: tuple[str, ...] = tuple(FAMILIES), attributes: frozenset[str] | None = None) -> str:
+    """The rollup INSERT for these families (all of them by default).
+
+    `attributes` narrows the attributes family to those of its dimensions: it fans each visitor's day out
+    to one row per dimension, so a filtered scope that reads one of them (a `devices` query) builds a
+    seventh of the rows.
+    """
+    if not families or not set(families) <= set(FAMILIES) | {SITE_COUNTS}:
         raise ValueError(f"unknown rollup families {families}")
+    sql = _SQL.read_text(encoding="utf-8")
+    if attributes is not None and "attributes" in families:
+        dropped = set(FAMILIES["attributes"]) - attributes
+        if not dropped < set(FAMILIES["attributes"]):
+            raise ValueError(f"no attribute dimension among {sorted(attributes)}")
+        sql = _ATTRIBUTE.sub(lambda m: "" if m.group(2) in dropped else m.group(0), sql)
+        sql = _TRAILING_COMMA.sub(r"\1", sql)
     union = "\nUNION ALL ".join(f"SELECT * FROM {family}" for family in families)
-    return _SQL.read_text(encoding="utf-8").replace("/*families*/", union)
+    return sql.replace("/*families*/", union)
 
 
 def _now() -> datetime:

@@ -128,5 +128,12 @@ total AS (
     SELECT t.site, t.day, 'total' AS dimension, NULL AS k1, NULL AS k2, NULL AS k3, t.pageviews, t.events,
         coalesce(v.visits, 0) AS visits, t.cookieless, t.consented, t.anonymous
     FROM totals t LEFT JOIN visit_totals v USING (site, day)
+),
+-- The site totals without their visits (cutting visits sorts every visitor's events): what a filtered scope
+-- needs for its floor when none of its queries reads the totals.
+site_counts AS (
+    SELECT site, day, 'total' AS dimension, NULL AS k1, NULL AS k2, NULL AS k3, pageviews, events,
+        0 AS visits, cookieless, consented, anonymous
+    FROM totals
 )
 /*families*/

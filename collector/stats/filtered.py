@@ -4,9 +4,11 @@ A filter cannot be answered from `daily_breakdowns` (it holds one dimension at a
 groups the events the filters keep (`filtered.sql`, with the conditions of collector/stats/filters.py)
 with the very rollup SQL that builds the real ones (`breakdowns.sql`), into temporary tables that shadow
 `events` and `daily_breakdowns` for this connection only. Only the rollup families the caller's queries
-read are built, and only the site totals for days before `counted_from` (a comparison period needs no
-more). Every named query then runs unchanged, with its k-anonymity folding. All of it happens in one
-transaction that is always rolled back, so nothing a scope does can reach the real tables.
+read are built (of the attributes family, only the dimensions read; the site totals without their
+visits when no query reads them), and only the site totals for days before `counted_from` (a
+comparison period needs no more). Every named query then runs unchanged, with its k-anonymity folding.
+All of it happens in one transaction that is always rolled back, so nothing a scope does can reach the
+real tables.
 
 The filtered set itself must be large enough: when fewer than k visitors match, nothing is shown.
 """
@@ -99,7 +101,10 @@ def scoped(
     """
     counted = max(start, counted_from or start)
     lo, mid, hi = _midnight(start), _midnight(counted), _midnight(end + timedelta(days=1))
-    wanted = breakdowns.families_of((dimensions or breakdowns.DIMENSIONS) | {"total"})
+    read = breakdowns.DIMENSIONS if dimensions is None else dimensions
+    wanted = breakdowns.families_of(read | {"total"})
+    if "total" not in read:  # the floor needs the site's visitors, not its visits
+        wanted = tuple(breakdowns.SITE_COUNTS if f == "total" else f for f in wanted)
     statements, values = scope_sql(filters)
     variables: dict[str, object] = {**values, "site": site, "lo": lo, "hi": hi}
     for name, value in variables.items():
@@ -111,7 +116,7 @@ def scoped(
         con.execute("CREATE TEMP TABLE daily_breakdowns AS FROM db.main.daily_breakdowns LIMIT 0")
         if mid > lo:
             con.execute(breakdowns.rollup_sql(("total",)), {"lo": lo, "hi": mid})
-        con.execute(breakdowns.rollup_sql(wanted), {"lo": mid, "hi": hi})
+        con.execute(breakdowns.rollup_sql(wanted, read), {"lo": mid, "hi": hi})
         found = floor(con, site, counted, end)
         if found < k:
             raise TooFew(found, k)

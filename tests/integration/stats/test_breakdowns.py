@@ -63,3 +63,42 @@ def test_days_are_rebuilt_in_runs_of_consecutive_days() -> None:
     days = [date(2026, 1, d) for d in (1, 2, 3, 5, 6)] + [date(2026, 2, d) for d in range(1, 10)]
     runs = breakdowns._runs(days)
     assert [len(r) for r in runs] == [3, 2, 7, 2]
+
+
+def test_the_attributes_family_narrowed_to_some_dimensions_builds_exactly_their_rows(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    def built(attributes: frozenset[str] | None) -> list[tuple[object, ...]]:
+        con.execute("BEGIN TRANSACTION")
+        con.execute("DELETE FROM daily_breakdowns")
+        sql = breakdowns.rollup_sql(("total", "attributes", "visit_starts"), attributes)
+        con.execute(sql, {"lo": datetime(2026, 10, 1), "hi": datetime(2026, 12, 1)})
+        found = con.execute("SELECT * FROM daily_breakdowns ORDER BY ALL").fetchall()
+        con.execute("ROLLBACK")
+        return found
+
+    every = built(None)
+    narrow = built(frozenset({"os", "screen"}))
+    others = {"device", "browser", "screen_class", "language", "timezone"}
+    assert {"os", "screen"} | others <= {row[2] for row in every}
+    assert narrow == [row for row in every if row[2] not in others]
+    assert not others & {row[2] for row in narrow}
+    with pytest.raises(ValueError, match="no attribute dimension"):
+        breakdowns.rollup_sql(("attributes",), frozenset({"page"}))
+
+
+def test_the_site_counts_are_the_totals_without_their_visits(con: duckdb.DuckDBPyConnection) -> None:
+    def built(family: str) -> list[tuple[object, ...]]:
+        con.execute("BEGIN TRANSACTION")
+        con.execute("DELETE FROM daily_breakdowns")
+        con.execute(breakdowns.rollup_sql((family,)), {"lo": datetime(2026, 10, 1), "hi": datetime(2026, 12, 1)})
+        found = con.execute(
+            "SELECT site, day, dimension, pageviews, events, visits, cookieless, consented, anonymous "
+            "FROM daily_breakdowns ORDER BY ALL"
+        ).fetchall()
+        con.execute("ROLLBACK")
+        return found
+
+    totals = built("total")
+    assert any(row[5] for row in totals)
+    assert built(breakdowns.SITE_COUNTS) == [(*row[:5], 0, *row[6:]) for row in totals]

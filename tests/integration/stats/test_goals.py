@@ -185,3 +185,13 @@ def test_seeded_events_agree_with_plain_python(tmp_path: Path) -> None:
     entry = {r[1]: [r[2], r[3]] for r in conversions if r[0] == "entry_page"}
     assert entry == by_entry
     db.close()
+
+
+def test_funnel_and_retention_through_a_scope_that_keeps_every_event_match_the_unfiltered(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # Every path contains "/": the scope keeps every visit, and builds only the site counts for its floor.
+    steps = "/,/pricing,event:signup"
+    assert run(con, tmp_path, "funnel", 1, "path~/", steps=steps) == run(con, tmp_path, "funnel", steps=steps)
+    assert run(con, tmp_path, "retention", 1, "path~/") == run(con, tmp_path, "retention")
+    assert run(con, tmp_path, "retention", 1, "path~/")[0][0] == "2026-10-26"
