@@ -82,7 +82,7 @@ class Settings:
     csp_max_body_bytes: int = 64 * 1024
     sink: str = ""  # "" = the embedded DuckDB; "nats://host:4222[,...]" = an ingest-only node (docs/scale-out.md)
     stream_replicas: int = 3
-    database_memory_mb: int = 128  # DuckDB's memory limit; larger sorts and joins spill to disk
+    database_memory_mb: int = 256  # DuckDB's memory limit; larger sorts and joins spill to disk
     sites: tuple[Site, ...] = field(default_factory=tuple)
     retention: Retention = field(default_factory=Retention)
     privacy: Privacy = field(default_factory=Privacy)

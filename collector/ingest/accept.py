@@ -20,10 +20,24 @@ from collector.durable.counts import Tally
 from collector.durable.wire import Refusal
 from collector.events import DropReason, Event, Request
 from collector.ingest.clientip import client_ip, parse_proxies
+from collector.ingest.doors.hits import SiteIds, to_events
+from collector.ingest.doors.plausible import carries as is_plausible
+from collector.ingest.doors.read import DOOR, door_hits
 from collector.ingest.parsing import ParseError, build_event, has_no_escapes, parse_body
 from collector.ingest.pipeline.steps import Pipeline
 from collector.ingest.ratelimit import RateLimits
 from collector.settings import Settings
+
+# Set by the HTTP side for a request that has neither Origin nor Referer (keys no client can send: header
+# names hold no colon): SERVER, or TOKEN and the sites its ingest token may send for ("*" for all, else
+# comma-separated).
+SENDER = ":sender"
+TOKEN_SITES = ":token-sites"
+SERVER = "server"
+TOKEN = "token"
+NO_ORIGIN = (
+    "requests without Origin or Referer are accepted only for a site with server_side = true or with an ingest token"
+)
 
 
 def refusal(status: int, message: str, field: str | None = None, retry_after: int = 0) -> Refusal:
@@ -53,6 +67,8 @@ class Acceptor:
         self.detector = detector
         self.proxies = parse_proxies(settings.trusted_proxies)
         self.sites = {site.domain: frozenset(site.origins) for site in settings.sites}
+        self.server_side = frozenset(site.domain for site in settings.sites if site.server_side)
+        self.site_ids = SiteIds.of(settings)
 
     def accept(self, peer: str | None, headers: Mapping[str, str], body: bytes) -> Verdict:
         """The request's surviving events, or why it is refused. The origin is already known to be registered."""
@@ -82,7 +98,8 @@ class Acceptor:
         return Verdict(kept)
 
     def _parse(self, headers: Mapping[str, str], body: bytes, ip: str, user_agent: str) -> list[Event]:
-        raws = parse_body(body, self.settings.max_batch_events)
+        door = headers.get(DOOR)
+        raws = None if door else parse_body(body, self.settings.max_batch_events)
         ctx = Request(
             ip=ip,
             user_agent=user_agent,
@@ -91,18 +108,32 @@ class Acceptor:
             prefetch=is_prefetch({h: v for h in PREFETCH_HEADERS if (v := headers.get(h)) is not None}),
         )
         now = datetime.now(UTC)
-        batch = len(raws) > 1
-        clean = has_no_escapes(body)
-        events = [build_event(raw, i if batch else None, ctx, now, clean) for i, raw in enumerate(raws)]
+        if raws is None or is_plausible(raws[0]):
+            events = to_events(door_hits(door, body, raws, self.site_ids), ctx, now)
+        else:
+            clean = has_no_escapes(body)
+            events = [build_event(raw, i if len(raws) > 1 else None, ctx, now, clean) for i, raw in enumerate(raws)]
+        batch = len(events) > 1
         origin = headers.get("origin")
         sites = self.sites
         for i, event in enumerate(events):
             origins = sites.get(event.site)
             if origins is None:
                 raise ParseError(f"site {event.site!r} is not registered", "d", i if batch else None, status=403)
-            if origin not in origins:
-                raise ParseError(f"origin is not allowed for site {event.site}", "origin", i if batch else None, 403)
+            if origin not in origins and not self._sender_may_send(headers, event.site):
+                message = NO_ORIGIN if origin is None else f"origin is not allowed for site {event.site}"
+                raise ParseError(message, "origin", i if batch else None, 403)
         return events
+
+    def _sender_may_send(self, headers: Mapping[str, str], site: str) -> bool:
+        """A sender with neither Origin nor Referer: a server, for a server-side site, or an ingest token's holder."""
+        sender = headers.get(SENDER)
+        if sender == SERVER:
+            return site in self.server_side
+        if sender == TOKEN:
+            sites = headers.get(TOKEN_SITES, "")
+            return sites == "*" or site in sites.split(",")
+        return False
 
     def tally(self, accepted: int = 0) -> Tally:
         """The counters as they stand (accepted is the caller's: only it knows what was stored)."""

@@ -69,7 +69,7 @@ class IngestSpec:
     def open(self) -> IngestSide:
         configure_logging(self.settings.log_level)  # JSON lines on the server's stderr, like its own
         side = IngestSide(self.settings, self.pepper, self.salts)
-        warm_devices()  # forked from the zygote, which loaded the rules: this only finishes the model rules
+        warm_devices()  # forked from the zygote, which loaded them: this loads nothing unless the zygote could not
         log.info("journal process ready", extra={"pid": os.getpid()})
         return side
 

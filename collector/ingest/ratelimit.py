@@ -63,6 +63,12 @@ class TokenBucket:
         return (cost - bucket[0]) / self.rate
 
 
+def client_key(key: bytes, ip: str, user_agent: str) -> bytes:
+    """Who a client is, for a bucket: a keyed hash of its address and User-Agent (`key` random per process)."""
+    data = f"{ip}\x00{user_agent}".encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, key=key, digest_size=8).digest()
+
+
 class RateLimits:
     """The ingest limits from the settings; a rate of 0 turns that limit off."""
 
@@ -81,8 +87,7 @@ class RateLimits:
         self._key = secrets.token_bytes(16)
 
     def client_key(self, ip: str, user_agent: str) -> bytes:
-        data = f"{ip}\x00{user_agent}".encode("utf-8", "surrogatepass")
-        return hashlib.blake2b(data, key=self._key, digest_size=8).digest()
+        return client_key(self._key, ip, user_agent)
 
     def check_client(self, ip: str, user_agent: str) -> int:
         """0 when this client may send one more request, else the whole seconds to wait."""

@@ -195,7 +195,7 @@ def create_ingest_app(settings: Settings, pepper: bytes, *, detector: Detect | N
             await asyncio.wait_for(sink.ping(), timeout=5)
         except (WriteFailed, TimeoutError) as exc:
             return JSONResponse({"status": "stream not writable", "error": str(exc)}, 503)
-        rules = "complete" if hardware.complete() else "building"  # model rules, built in the background
+        rules = "complete" if hardware.complete() else "building"  # brand rules; models load on first sight
         return JSONResponse({"status": "ok", "role": "ingest", "queue": sink.queue_depth, "device_rules": rules})
 
     async def index(request: Request) -> Response:

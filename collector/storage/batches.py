@@ -15,12 +15,18 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from collector.events import ENGAGEMENT
 from collector.storage.rows import DayDrop, Row, rows_to_table
 
 # BY NAME: later migrations may add columns with defaults without touching this statement.
 _INSERT = "INSERT INTO events BY NAME SELECT * FROM _batch"
 UPSERT_DROPS = "INSERT INTO drops VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET events = drops.events + EXCLUDED.events"
 _SAVE_POSITION = 'UPDATE journal_state SET segment = ?, "offset" = ? WHERE id = 1'
+# Engagement reports travel as events named ENGAGEMENT with props {"sd", "e"}; they are stored apart.
+_INSERT_ENGAGEMENT = (
+    "INSERT INTO engagement SELECT event_id::UUID, ts, site, hostname, path, visitor, consented, anonymous,"
+    " (props::JSON ->> 'sd')::SMALLINT, (props::JSON ->> 'e')::BIGINT FROM _engagement"
+)
 # Runs inside each load transaction while the batch is registered as the view `_batch`.
 BatchHook = Callable[[duckdb.DuckDBPyConnection], None]
 # Where a journal record ends, (segment, offset): the loader stores it with the rows it loaded.
@@ -29,6 +35,9 @@ Mark = tuple[int, int]
 
 def _insert(con: duckdb.DuckDBPyConnection, table: pa.Table, hooks: Sequence[BatchHook]) -> None:
     """Insert the table into events, running the hooks while it is registered as `_batch`."""
+    table = _store_engagement(con, table)
+    if not table.num_rows:
+        return
     con.register("_batch", table)
     try:
         con.execute(_INSERT)
@@ -36,6 +45,19 @@ def _insert(con: duckdb.DuckDBPyConnection, table: pa.Table, hooks: Sequence[Bat
             hook(con)
     finally:
         con.unregister("_batch")
+
+
+def _store_engagement(con: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Table:
+    """Insert the table's engagement reports into their own table; return the other rows."""
+    reports = pc.equal(table.column("name"), ENGAGEMENT)
+    if not pc.any(reports).as_py():
+        return table
+    con.register("_engagement", table.filter(reports))
+    try:
+        con.execute(_INSERT_ENGAGEMENT)
+    finally:
+        con.unregister("_engagement")
+    return table.filter(pc.invert(reports))
 
 
 def load_rows(

@@ -36,11 +36,22 @@ def httpfs_extension() -> str:
     return str(found[0])
 
 
-def open_database(path: Path, key: str | None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (and create) the database; with a key it is encrypted at rest (AES-GCM through OpenSSL in httpfs)."""
+def open_database(
+    path: Path, key: str | None, read_only: bool = False, memory_mb: int | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open (and create) the database; with a key it is encrypted at rest (AES-GCM through OpenSSL in httpfs).
+
+    `memory_mb` caps DuckDB's buffer pool (its own default is 80 % of the machine's RAM); sorts, joins and
+    aggregates larger than that spill to `<database>.tmp` beside the file instead of failing.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(":memory:")
     try:
+        if memory_mb is not None:
+            # SET takes no bound parameters: the limit is a validated int, the folder is quoted as ATTACH's path is.
+            con.execute(f"SET memory_limit = '{int(memory_mb)}MB'")
+            spill = f"{path}.tmp".replace("'", "''")
+            con.execute(f"SET temp_directory = '{spill}'")
         options = []
         if key is not None:
             con.execute(f"LOAD '{httpfs_extension()}'")

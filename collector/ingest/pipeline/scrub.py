@@ -8,6 +8,7 @@ These are pipeline steps: pure, importing neither Starlette nor DuckDB.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections import Counter
@@ -92,18 +93,34 @@ def scrub_path(path: str, hits: Hits) -> str:
     return "/".join(segments) if changed else path
 
 
+# Sites have far fewer distinct page URLs and paths than events: each is stripped and scrubbed once.
+@functools.lru_cache(maxsize=8192)
+def _stripped(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    stripped, removed = strip_trackers(url)
+    return stripped, tuple(("click_id", name) for name in removed)
+
+
+@functools.lru_cache(maxsize=8192)
+def _scrubbed_path(path: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    hits: Hits = []
+    return scrub_path(path, hits), tuple(hits)
+
+
 def strip_click_ids(event: Event) -> Event:
     """Remove third-party click ids and tracker parameters from the page URL, noting each one."""
-    url, removed = strip_trackers(event.url)
+    url, removed = _stripped(event.url)
     if not removed:
         return event
-    return event._replace(url=url, scrubbed=(*event.scrubbed, *(("click_id", name) for name in removed)))
+    return event._replace(url=url, scrubbed=(*event.scrubbed, *removed))
 
 
 def put_scrubbed(event: Event) -> Event:
     """Scrub the stored path, event name, campaign values and props (runs after put_url)."""
     hits: Hits = []
-    path = scrub_path(event.path, hits) if event.path else event.path
+    path = event.path
+    if path:
+        path, path_hits = _scrubbed_path(path)
+        hits.extend(path_hits)
     name = scrub_text(event.name, "name", hits)
     utm = event.utm
     if any(suspicious(v) for v in utm.values()):

@@ -13,6 +13,7 @@ from datetime import date
 from collector.devices.detect import detect, hints_from_snippet
 from collector.events import Device, DropReason, Event
 from collector.identifiers.visitor import consented_visitor, daily_visitor
+from collector.ingest.pipeline.hosts import make_drop_foreign_page
 from collector.ingest.pipeline.scrub import ScrubCounts, make_count_scrubbed, put_scrubbed, strip_click_ids
 from collector.ingest.pipeline.urls import BadURL, referrer_host, split_page_url
 from collector.settings import Settings
@@ -119,6 +120,7 @@ def build_pipeline(
         ("put_device", make_put_device(detector)),
         ("strip_click_ids", strip_click_ids),
         ("put_url", put_url),
+        ("drop_foreign_page", make_drop_foreign_page(settings)),
         ("put_scrubbed", put_scrubbed),
         ("put_visitor_hash", make_put_visitor_hash(pepper, salt_for)),
     ]

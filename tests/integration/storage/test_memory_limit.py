@@ -17,7 +17,7 @@ def test_the_database_memory_limit_is_set_and_spills_beside_the_file(tmp_path: P
 
 
 def test_the_memory_limit_defaults_to_a_modest_figure_and_is_read_from_the_environment() -> None:
-    assert load_settings(env={}).database_memory_mb == 128
+    assert load_settings(env={}).database_memory_mb == 256
     assert load_settings(env={"COLLECTOR_DATABASE_MEMORY_MB": "512"}).database_memory_mb == 512
 
 

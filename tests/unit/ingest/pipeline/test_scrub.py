@@ -66,6 +66,19 @@ def test_click_ids_are_stripped_from_the_page_url_and_noted_per_name() -> None:
     assert out.dropped is None
 
 
+def test_a_url_and_a_path_seen_before_are_stripped_scrubbed_and_noted_again_on_each_event() -> None:
+    url, path = "https://example.com/u/jane%40x.com?fbclid=9&utm_source=n", "/u/jane%40x.com/0912345678"
+    for _ in range(3):  # the answers for a URL or path are kept: each event still gets its own hits
+        stripped = strip_click_ids(event(url=url))
+        assert (stripped.url, stripped.scrubbed) == (
+            "https://example.com/u/jane%40x.com?utm_source=n",
+            (("click_id", "fbclid"),),
+        )
+        out = put_scrubbed(event(path=path, scrubbed=(("click_id", "fbclid"),)))
+        assert out.path == "/u/[email]/[phone]"
+        assert out.scrubbed == (("click_id", "fbclid"), ("email", "path"), ("phone", "path"))
+
+
 def test_a_url_without_click_ids_passes_strip_click_ids_as_the_same_object() -> None:
     kept = event(url="https://example.com/a?utm_campaign=spring&gclid_like=1")
     assert strip_click_ids(kept) is kept
