@@ -51,6 +51,13 @@ DIMENSIONS = frozenset(d for dims in FAMILIES.values() for d in dims)
 SITE_COUNTS = "site_counts"
 
 
+@cache
+def attribute_keys() -> dict[str, str]:
+    """The key struct of each attribute dimension, as the attributes family of breakdowns.sql spells it."""
+    found = _ATTRIBUTE.findall(_SQL.read_text(encoding="utf-8"))
+    return {name: entry.strip().rstrip(",") for entry, name in found if name in FAMILIES["attributes"]}
+
+
 def families_of(dimensions: frozenset[str]) -> tuple[str, ...]:
     """The families that build these dimensions, in FAMILIES order."""
     return tuple(f for f, dims in FAMILIES.items() if dimensions & set(dims))

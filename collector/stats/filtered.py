@@ -6,7 +6,11 @@ with the very rollup SQL that builds the real ones (`breakdowns.sql`), into temp
 `events` and `daily_breakdowns` for this connection only. Only the rollup families the caller's queries
 read are built (of the attributes family, only the dimensions read; the site totals without their
 visits when no query reads them), and only the site totals for days before `counted_from` (a
-comparison period needs no more). Every named query then runs unchanged, with its k-anonymity folding.
+comparison period needs no more). A query that reads one attribute dimension gets its rows grouped
+straight from the matching events (`direct` in filtered.sql: the same keys and counts, without the
+family's collapse of each visitor's day), and when the rows built already show k visitors
+(`lower_floor`), the site totals are not counted at all. Every named query then runs unchanged, with
+its k-anonymity folding.
 All of it happens in one transaction that is always rolled back, so nothing a scope does can reach the
 real tables.
 
@@ -27,6 +31,10 @@ from collector.stats import breakdowns
 from collector.stats.filters import Filter, predicates
 
 _SQL = Path(__file__).with_name("filtered.sql")
+# A query that reads at most this many attribute dimensions gets each grouped straight from the matching
+# events (`direct` in filtered.sql); more share the attributes family's collapse of each visitor's day,
+# which two direct groupings (`screens`: screen and screen_class) cost more than.
+DIRECT_DIMENSIONS = 1
 
 
 class TooFew(Exception):
@@ -68,6 +76,14 @@ def scope_sql(filters: Sequence[Filter]) -> tuple[list[str], dict[str, str]]:
     return statements, found.values
 
 
+def direct_sql(dimension: str) -> str:
+    """The statement that groups one attribute dimension of the scope's rollups straight from its events."""
+    key = breakdowns.attribute_keys().get(dimension)
+    if key is None:
+        raise ValueError(f"{dimension!r} is not an attribute dimension")
+    return _statements()["direct"].replace("/*key*/", key)
+
+
 def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day)
 
@@ -79,6 +95,12 @@ def floor(con: duckdb.DuckDBPyConnection, site: str, start: date, end: date) -> 
         "WHERE site = $site AND dimension = 'total' AND day BETWEEN $start AND $end",
         {"site": site, "start": start, "end": end},
     ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _lower_floor(con: duckdb.DuckDBPyConnection, site: str, start: date, end: date) -> int:
+    """A floor under `floor` from the scope's rows of other dimensions (`lower_floor` in filtered.sql)."""
+    row = con.execute(_statements()["lower_floor"], {"site": site, "start": start, "end": end}).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -102,7 +124,9 @@ def scoped(
     counted = max(start, counted_from or start)
     lo, mid, hi = _midnight(start), _midnight(counted), _midnight(end + timedelta(days=1))
     read = breakdowns.DIMENSIONS if dimensions is None else dimensions
-    wanted = breakdowns.families_of(read | {"total"})
+    attributes = read & frozenset(breakdowns.FAMILIES["attributes"])
+    direct = attributes if len(attributes) <= DIRECT_DIMENSIONS else frozenset()
+    wanted = breakdowns.families_of((read - direct) | {"total"})
     if "total" not in read:  # the floor needs the site's visitors, not its visits
         wanted = tuple(breakdowns.SITE_COUNTS if f == "total" else f for f in wanted)
     statements, values = scope_sql(filters)
@@ -116,8 +140,16 @@ def scoped(
         con.execute("CREATE TEMP TABLE daily_breakdowns AS FROM db.main.daily_breakdowns LIMIT 0")
         if mid > lo:
             con.execute(breakdowns.rollup_sql(("total",)), {"lo": lo, "hi": mid})
-        con.execute(breakdowns.rollup_sql(wanted, read), {"lo": mid, "hi": hi})
-        found = floor(con, site, counted, end)
+        built = tuple(f for f in wanted if f != breakdowns.SITE_COUNTS)
+        if built:
+            con.execute(breakdowns.rollup_sql(built, read), {"lo": mid, "hi": hi})
+        for dimension in sorted(direct):
+            con.execute(direct_sql(dimension), {"lo": mid, "hi": hi})
+        found = _lower_floor(con, site, counted, end) if built != wanted else 0
+        if found < k:
+            if built != wanted:
+                con.execute(breakdowns.rollup_sql((breakdowns.SITE_COUNTS,)), {"lo": mid, "hi": hi})
+            found = floor(con, site, counted, end)
         if found < k:
             raise TooFew(found, k)
         yield

@@ -54,3 +54,40 @@ FROM db.main.events
 WHERE site = getvariable('scope_site')
     AND ts >= getvariable('scope_lo') - INTERVAL 30 MINUTE AND ts < getvariable('scope_hi')
     AND visitor IS NULL AND (/*events*/) AND (/*row*/);
+
+-- statement: direct
+-- One attribute dimension of the scope's rollups, grouped straight from the matching events: the rows the
+-- attributes family of breakdowns.sql builds for it (the same keys, counts and distinct visitors), without
+-- collapsing each visitor's day over every attribute column first. /*key*/ is that dimension's key struct
+-- from breakdowns.sql; $lo and $hi are bound.
+INSERT INTO daily_breakdowns
+SELECT
+    site, day, dimension, k1, k2, k3,
+    count(*) FILTER (is_pv) AS pageviews,
+    count(*) AS events,
+    0 AS visits,
+    count(DISTINCT visitor) FILTER (NOT consented) AS cookieless,
+    count(DISTINCT visitor) FILTER (consented) AS consented,
+    count(*) FILTER (visitor IS NULL) AS anonymous
+FROM (
+    SELECT site, day, is_pv, visitor, consented, unnest(/*key*/)
+    FROM (
+        SELECT *, ts::DATE AS day, name = 'pageview' AS is_pv, screen_class(screen_w) AS screen_class
+        FROM events
+        WHERE ts >= $lo AND ts < $hi
+    )
+)
+GROUP BY ALL;
+
+-- statement: lower_floor
+-- A floor under the scope's distinct visitors from the rows it has built, before any site totals: each row
+-- counts a subset of its day's visitors, so the day's largest cookieless count, summed over the days, plus
+-- the largest consented count, is at most what the site totals would give. When it reaches k, the scope
+-- needs no site totals of its own.
+SELECT coalesce(sum(cookieless), 0) + coalesce(max(consented), 0)
+FROM (
+    SELECT day, max(cookieless) AS cookieless, max(consented) AS consented
+    FROM daily_breakdowns
+    WHERE site = $site AND day BETWEEN $start AND $end
+    GROUP BY day
+);
